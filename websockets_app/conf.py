@@ -1,0 +1,64 @@
+"""The app's settings: one ``WEBSOCKETS`` dict in the project settings, read here and nowhere else.
+
+    WEBSOCKETS = {"TOKEN_EXPIRY_SECONDS": 120}
+
+Keys that are not set take the defaults below. Values are validated by the system checks in ``checks.py``, so a
+typo or a wrong type shows up in ``manage.py check`` instead of in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # Path prefix of the WebSocket view; a route key becomes POST <URL_PREFIX><route> ("$connect" -> /ws/connect).
+    "URL_PREFIX": "/ws/",
+    # How long an issued WebSocket token may be used to connect, in seconds.
+    "TOKEN_EXPIRY_SECONDS": 60,
+    # Management API endpoint to use instead of https://{api_id}.execute-api.{region}.amazonaws.com/{stage};
+    # the local gateway and test stubs set it. None means "derive it from the gateway".
+    "MANAGEMENT_ENDPOINT_URL": None,
+    # Region of the API Gateway APIs. None means the Lambda runtime's AWS_REGION (or AWS_DEFAULT_REGION).
+    "AWS_REGION": None,
+}
+
+
+class WebSocketSettings:
+    """Attribute access to the merged settings: ``ws_settings.TOKEN_EXPIRY_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "WEBSOCKETS", {})
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown WEBSOCKETS setting: {name}")
+        if self._cache is None:
+            self._cache = {**DEFAULTS, **{k: v for k, v in self.user_settings.items() if k in DEFAULTS}}
+        return self._cache[name]
+
+    @property
+    def region(self) -> str:
+        """The configured region, else the one the runtime reports; empty when neither is known."""
+        return self.AWS_REGION or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+
+    def reload(self) -> None:
+        self._cache = None
+
+
+ws_settings = WebSocketSettings()
+
+
+@receiver(setting_changed)
+def _reload_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WEBSOCKETS":
+        ws_settings.reload()

@@ -1,0 +1,287 @@
+"""The app's data: API Gateway definitions, their extra routes, live connections, tokens and connect attempts."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
+from django.utils import timezone
+
+from websockets_app.conf import ws_settings
+from websockets_app.validators import validate_domain_name, validate_route_key, validate_tags
+
+DEFAULT_STAGE_NAME = "production"
+
+
+class ApiGateway(models.Model):
+    """One API Gateway WebSocket API (and stage) that this Django project serves."""
+
+    api_name = models.CharField(max_length=255, unique=True)
+    api_description = models.CharField(max_length=255, blank=True, default="")
+    default_channel_name = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="Channel given to every connection that does not ask for one with ?channel=.",
+    )
+    domain_name = models.CharField(
+        max_length=253,
+        blank=True,
+        default="",
+        validators=[validate_domain_name],
+        help_text="Custom domain for the WebSocket API, e.g. ws.example.com.",
+    )
+    target_base_endpoint = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text=(
+            "HTTP integrations only: the URL of the WebSocket view without its route segment, "
+            "e.g. https://www.example.com/ws/ (the route, such as 'connect', is appended)."
+        ),
+    )
+    certificate_arn = models.CharField(
+        max_length=2048, blank=True, default="", help_text="ACM certificate for the custom domain."
+    )
+    hosted_zone_id = models.CharField(
+        max_length=32, blank=True, default="", help_text="Route 53 hosted zone of the custom domain, if any."
+    )
+    api_key_selection_expression = models.CharField(max_length=255, default="$request.header.x-api-key")
+    route_selection_expression = models.CharField(
+        max_length=255,
+        default="$request.body.action",
+        help_text="If you change this, set route_selection_key on your WebSocketView to match.",
+    )
+    route_key = models.CharField(max_length=255, default="$default")
+    stage_name = models.CharField(
+        max_length=63, blank=True, default=DEFAULT_STAGE_NAME, help_text=f"Left blank, '{DEFAULT_STAGE_NAME}' is used."
+    )
+    stage_description = models.CharField(max_length=255, blank=True, default="")
+    region = models.CharField(
+        max_length=32, blank=True, default="", help_text="AWS region of the API; blank means the configured region."
+    )
+    tags = models.JSONField(
+        blank=True, default=dict, validators=[validate_tags], help_text='Sent to AWS, e.g. {"team": "web"}.'
+    )
+
+    # Filled in from AWS's answers.
+    api_id = models.CharField(max_length=32, blank=True, default="", help_text="Set by AWS when the API is created.")
+    api_endpoint = models.CharField(max_length=255, blank=True, default="", help_text="wss:// URL of the API.")
+    api_gateway_domain_name = models.CharField(
+        max_length=255, blank=True, default="", help_text="Target for the custom domain's DNS record."
+    )
+    api_mapping_id = models.CharField(max_length=128, blank=True, default="")
+    deployment_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    api_created = models.BooleanField(default=False, editable=False)
+    custom_domain_created = models.BooleanField(default=False, editable=False)
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "API Gateway"
+        ordering = ["api_name"]
+        indexes = [
+            models.Index(fields=["domain_name"], name="wsapp_gateway_domain_idx"),
+            models.Index(fields=["api_created"], name="wsapp_gateway_created_idx"),
+            models.Index(fields=["custom_domain_created"], name="wsapp_gateway_domain_ok_idx"),
+            models.Index(fields=["created_on"], name="wsapp_gateway_created_on_idx"),
+        ]
+        constraints = [
+            # One row per deployed API and stage; also indexes the (api_id, stage) lookup of every event.
+            models.UniqueConstraint(
+                fields=["api_id", "stage_name"], condition=~models.Q(api_id=""), name="wsapp_gateway_api_stage_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.api_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.stage_name:
+            self.stage_name = DEFAULT_STAGE_NAME
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "stage_name"}
+        super().save(*args, **kwargs)
+
+    def integration_uri(self, route_key: str) -> str:
+        """The HTTP integration URL for a route: ``$connect`` -> ``<target_base_endpoint>connect``, one slash."""
+        if not self.target_base_endpoint:
+            raise ValueError(f"API Gateway {self.api_name!r} has no target base endpoint.")
+        return f"{self.target_base_endpoint.rstrip('/')}/{route_key.removeprefix('$')}"
+
+    @property
+    def effective_region(self) -> str:
+        return self.region or ws_settings.region
+
+    @property
+    def management_endpoint_url(self) -> str:
+        """Where server-to-client messages for this API are posted (never the custom domain)."""
+        if ws_settings.MANAGEMENT_ENDPOINT_URL:
+            return ws_settings.MANAGEMENT_ENDPOINT_URL
+        if not self.api_id:
+            raise ValueError(f"API Gateway {self.api_name!r} has no API id yet.")
+        if not self.effective_region:
+            raise ValueError(f"No AWS region is known for API Gateway {self.api_name!r}.")
+        return f"https://{self.api_id}.execute-api.{self.effective_region}.amazonaws.com/{self.stage_name}"
+
+
+class ApiGatewayAdditionalRoute(models.Model):
+    """A custom route key (chosen by the route selection expression) with its own integration URL."""
+
+    api_gateway = models.ForeignKey(ApiGateway, on_delete=models.CASCADE, related_name="additional_routes")
+    name = models.CharField(max_length=63, help_text="A descriptive name for the route.")
+    route_key = models.CharField(
+        max_length=64, validators=[validate_route_key], help_text="The value of the selection key, e.g. 'chat'."
+    )
+    integration_url = models.URLField(max_length=500, help_text="The Django URL that handles this route.")
+    deployed = models.BooleanField(default=False, editable=False)
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "API Gateway additional route"
+        ordering = ["api_gateway_id", "route_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["api_gateway", "route_key"], name="wsapp_route_gateway_key_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.route_key})"
+
+
+class WebSocketSessionQuerySet(models.QuerySet):
+    def connected(self) -> WebSocketSessionQuerySet:
+        return self.filter(connected=True)
+
+    def disconnected(self) -> WebSocketSessionQuerySet:
+        return self.filter(connected=False)
+
+    def in_channel(self, channel_name: str) -> WebSocketSessionQuerySet:
+        return self.filter(channel_name=channel_name)
+
+    def older_than(self, seconds: int) -> WebSocketSessionQuerySet:
+        return self.filter(created_on__lt=timezone.now() - timedelta(seconds=seconds))
+
+    def mark_disconnected(self) -> int:
+        """Mark every connected row in the queryset as disconnected, in one UPDATE; returns the row count."""
+        return self.filter(connected=True).update(connected=False, updated_on=timezone.now())
+
+
+class WebSocketSession(models.Model):
+    """One WebSocket connection held by API Gateway, and who opened it."""
+
+    connection_id = models.CharField(max_length=128, unique=True)
+    channel_name = models.CharField(
+        max_length=128, blank=True, default="", help_text="Groups connections, e.g. a chat room."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="websocket_sessions",
+    )
+    connected = models.BooleanField(default=True, help_text="False once the client has gone.")
+    api_gateway = models.ForeignKey(
+        ApiGateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    request_count = models.PositiveBigIntegerField(default=1, help_text="Events seen, the $connect included.")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    objects = WebSocketSessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "WebSocket session"
+        ordering = ["-created_on"]
+        indexes = [
+            models.Index(fields=["channel_name", "connected"], name="wsapp_session_channel_idx"),
+            models.Index(fields=["connected", "created_on"], name="wsapp_session_age_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.connection_id
+
+
+class WebSocketTokenQuerySet(models.QuerySet):
+    def older_than(self, seconds: int) -> WebSocketTokenQuerySet:
+        return self.filter(created_at__lt=timezone.now() - timedelta(seconds=seconds))
+
+
+class WebSocketToken(models.Model):
+    """A single-use ticket to open a WebSocket connection. Only the SHA-256 of the token is stored."""
+
+    token_hash = models.CharField(
+        max_length=64,
+        unique=True,
+        editable=False,
+        validators=[RegexValidator(r"\A[0-9a-f]{64}\Z", "Not a SHA-256 hex digest.")],
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="websocket_tokens")
+    session_key = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    used = models.BooleanField(default=False)
+
+    objects = WebSocketTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "WebSocket token"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Exact(Length("token_hash"), 64), name="wsapp_token_hash_length"),
+        ]
+
+    def __str__(self) -> str:
+        return self.preview
+
+    @staticmethod
+    def hash_token(raw_token: str) -> str:
+        return hashlib.sha256(raw_token.encode()).hexdigest()
+
+    @property
+    def preview(self) -> str:
+        """A prefix of the hash: enough to tell tokens apart, useless to an attacker."""
+        return f"{self.token_hash[:10]}…"
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.created_at + timedelta(seconds=ws_settings.TOKEN_EXPIRY_SECONDS)
+
+
+class ConnectionRateLimitQuerySet(models.QuerySet):
+    def older_than(self, days: int) -> ConnectionRateLimitQuerySet:
+        return self.filter(attempt_time__lt=timezone.now() - timedelta(days=days))
+
+
+class ConnectionRateLimit(models.Model):
+    """One connection attempt, counted by the connection rate limits."""
+
+    ip_address = models.GenericIPAddressField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="connection_attempts",
+    )
+    attempt_time = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    successful = models.BooleanField(default=False)
+
+    objects = ConnectionRateLimitQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "connection attempt"
+        ordering = ["-attempt_time"]
+        indexes = [
+            models.Index(fields=["ip_address", "attempt_time"], name="wsapp_attempt_ip_idx"),
+            models.Index(fields=["user", "attempt_time"], name="wsapp_attempt_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ip_address} at {self.attempt_time:%Y-%m-%d %H:%M:%S}"
