@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from websockets_app import provisioning
+from websockets_app.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def user():
+    return get_user_model().objects.create_user("bob")
+
+
+class TestClearWebSocketSessions:
+    def test_deletes_only_disconnected_sessions_in_one_query(self, make_session, django_assert_num_queries):
+        live = make_session()
+        for _ in range(3):
+            make_session(connected=False)
+        with django_assert_num_queries(1):
+            output = run("clearWebSocketSessions")
+        assert output == "Deleted 3 disconnected WebSocket session(s).\n"
+        assert list(WebSocketSession.objects.all()) == [live]
+
+    def test_is_idempotent(self, make_session):
+        make_session(connected=False)
+        run("clearWebSocketSessions")
+        assert run("clearWebSocketSessions") == "Deleted 0 disconnected WebSocket session(s).\n"
+
+
+class TestCleanupWebSocketTokens:
+    @pytest.fixture
+    def records(self, user):
+        now = timezone.now()
+        for i, age in enumerate((10, 299, 301, 4000)):
+            WebSocketToken.objects.create(
+                token_hash=WebSocketToken.hash_token(str(i)), user=user, created_at=now - timedelta(seconds=age)
+            )
+        for days in (1, 6, 8, 30):
+            ConnectionRateLimit.objects.create(ip_address="192.0.2.1", attempt_time=now - timedelta(days=days))
+
+    def test_deletes_old_tokens_and_old_attempts_in_one_query_each(self, records, django_assert_num_queries):
+        with django_assert_num_queries(2):
+            output = run("cleanupWebSocketTokens", "--token-age", "300", "--rate-limit-age", "7")
+        assert output.splitlines() == [
+            "Deleted 2 WebSocket token(s) older than 300 seconds.",
+            "Deleted 2 rate-limit record(s) older than 7 day(s).",
+        ]
+        assert WebSocketToken.objects.count() == 2
+        assert ConnectionRateLimit.objects.count() == 2
+
+    def test_defaults_are_300_seconds_and_7_days(self, records):
+        assert "older than 300 seconds" in run("cleanupWebSocketTokens")
+        assert (WebSocketToken.objects.count(), ConnectionRateLimit.objects.count()) == (2, 2)
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--token-age", "30"], "--token-age must be at least the token expiry (60 seconds)"),
+            (["--token-age", "-1"], "--token-age must be at least the token expiry"),
+            (["--rate-limit-age", "0"], "--rate-limit-age must be at least 1 day"),
+            (["--token-age", "soon"], "invalid int value: 'soon'"),
+        ],
+    )
+    def test_bad_arguments_are_refused_and_nothing_is_deleted(self, records, args, message):
+        with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            run("cleanupWebSocketTokens", *args)
+        assert (WebSocketToken.objects.count(), ConnectionRateLimit.objects.count()) == (4, 4)
+
+    def test_token_age_floor_follows_the_expiry_setting(self, records, settings):
+        settings.WEBSOCKETS = {"TOKEN_EXPIRY_SECONDS": 3600}
+        with pytest.raises(CommandError, match="3600 seconds"):
+            run("cleanupWebSocketTokens", "--token-age", "300")
+
+
+class TestProvisioningCommands:
+    @pytest.mark.parametrize("command", ["createApiGateway", "createCustomDomain"])
+    def test_pk_is_required(self, command):
+        with pytest.raises(CommandError, match="--pk"):
+            run(command)
+
+    @pytest.mark.parametrize("command", ["createApiGateway", "createCustomDomain"])
+    def test_unknown_pk_is_a_clear_error(self, command):
+        with pytest.raises(CommandError, match="No ApiGateway with pk=999"):
+            run(command, "--pk", "999")
+
+    def test_create_api_gateway_reports_a_failed_precondition(self, make_gateway):
+        gateway = make_gateway(api_name="chat")
+        with pytest.raises(CommandError, match=r"Create API Gateway failed for 'chat': .*target base endpoint"):
+            run("createApiGateway", "--pk", str(gateway.pk))
+
+    def test_create_custom_domain_reports_a_failed_precondition(self, make_gateway):
+        gateway = make_gateway(api_name="chat")
+        with pytest.raises(CommandError, match="Create Custom Domain failed for 'chat': Create API Gateway"):
+            run("createCustomDomain", "--pk", str(gateway.pk))
+
+    @pytest.mark.parametrize(
+        ("command", "function", "step"),
+        [
+            ("createApiGateway", "create_api_gateway", "Create API Gateway"),
+            ("createCustomDomain", "create_custom_domain", "Create Custom Domain"),
+        ],
+    )
+    def test_success_is_reported(self, make_gateway, monkeypatch, command, function, step):
+        calls = []
+        monkeypatch.setattr(provisioning, function, calls.append)
+        gateway = make_gateway(api_name="chat")
+        assert run(command, "--pk", str(gateway.pk)) == f"{step} succeeded for 'chat'.\n"
+        assert calls == [gateway]
+
+    def test_exit_status_is_non_zero_on_failure(self, tmp_path):
+        """Through the real command line, as an operator or a scheduler runs it, on a database of its own."""
+        env = {"DJANGO_DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "PATH": ""}
+
+        def manage(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+            )
+
+        assert manage("migrate", "--noinput").returncode == 0
+        result = manage("createApiGateway", "--pk", "1")
+        assert result.returncode == 1
+        assert result.stderr.strip() == "CommandError: No ApiGateway with pk=1."

@@ -1,0 +1,43 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from websockets_app.conf import ws_settings
+from websockets_app.models import ConnectionRateLimit, WebSocketToken
+
+
+class Command(BaseCommand):
+    help = "Delete old WebSocket tokens and old connection rate-limit records, each in one DELETE."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--token-age",
+            type=int,
+            default=300,
+            metavar="SECONDS",
+            help="Delete tokens created more than SECONDS ago (default 300). "
+            "May not be shorter than WEBSOCKETS['TOKEN_EXPIRY_SECONDS'], or live tokens would go.",
+        )
+        parser.add_argument(
+            "--rate-limit-age",
+            type=int,
+            default=7,
+            metavar="DAYS",
+            help="Delete connection attempts recorded more than DAYS ago (default 7).",
+        )
+
+    def handle(self, *args: Any, token_age: int, rate_limit_age: int, **options: Any) -> None:
+        expiry = ws_settings.TOKEN_EXPIRY_SECONDS
+        if token_age < expiry:
+            raise CommandError(
+                f"--token-age must be at least the token expiry ({expiry} seconds); nothing was deleted."
+            )
+        if rate_limit_age < 1:
+            raise CommandError("--rate-limit-age must be at least 1 day; nothing was deleted.")
+
+        tokens, _ = WebSocketToken.objects.older_than(token_age).delete()
+        self.stdout.write(self.style.SUCCESS(f"Deleted {tokens} WebSocket token(s) older than {token_age} seconds."))
+        attempts, _ = ConnectionRateLimit.objects.older_than(rate_limit_age).delete()
+        self.stdout.write(
+            self.style.SUCCESS(f"Deleted {attempts} rate-limit record(s) older than {rate_limit_age} day(s).")
+        )
