@@ -140,37 +140,10 @@ class TestApiGatewayAdmin:
         assert response.status_code == 200
         assert "additional_routes-0-route_key" in response.content.decode()
 
-    def test_adding_a_gateway_with_a_route_saves_both(self, admin_client):
-        data = {
-            "api_name": "site",
-            "api_description": "",
-            "default_channel_name": "lobby",
-            "target_base_endpoint": "https://www.example.com/ws/",
-            "api_key_selection_expression": "$request.header.x-api-key",
-            "route_selection_expression": "$request.body.action",
-            "route_key": "$default",
-            "stage_name": "",
-            "stage_description": "",
-            "region": "",
-            "tags": '{"team": "web"}',
-            "domain_name": "ws.example.com",
-            "certificate_arn": "",
-            "hosted_zone_id": "",
-            "additional_routes-TOTAL_FORMS": "1",
-            "additional_routes-INITIAL_FORMS": "0",
-            "additional_routes-0-name": "Chat",
-            "additional_routes-0-route_key": "chat",
-            "additional_routes-0-integration_url": "https://www.example.com/ws/chat",
-        }
-        response = admin_client.post(reverse("admin:websockets_app_apigateway_add"), data)
-        assert response.status_code == 302, response.context["adminform"].errors if response.context else ""
-        gateway = ApiGateway.objects.get(api_name="site")
-        assert gateway.stage_name == "production"
-        assert gateway.tags == {"team": "web"}
-        assert list(gateway.additional_routes.values_list("route_key", flat=True)) == ["chat"]
-
-    def test_a_reserved_route_key_is_refused_and_nothing_is_saved(self, admin_client):
-        data = {
+    @staticmethod
+    def add_form(route_key: str, **fields: str) -> dict[str, str]:
+        """The add form as a browser posts it: the gateway's fields plus one inline route."""
+        return {
             "api_name": "site",
             "api_key_selection_expression": "$request.header.x-api-key",
             "route_selection_expression": "$request.body.action",
@@ -178,11 +151,30 @@ class TestApiGatewayAdmin:
             "tags": "{}",
             "additional_routes-TOTAL_FORMS": "1",
             "additional_routes-INITIAL_FORMS": "0",
-            "additional_routes-0-name": "Bad",
-            "additional_routes-0-route_key": "$connect",
-            "additional_routes-0-integration_url": "https://www.example.com/ws/x",
+            "additional_routes-0-name": "Chat",
+            "additional_routes-0-route_key": route_key,
+            "additional_routes-0-integration_url": "https://www.example.com/ws/chat",
+            **fields,
         }
+
+    def test_adding_a_gateway_with_a_route_saves_both(self, admin_client):
+        data = self.add_form(
+            "chat",
+            default_channel_name="lobby",
+            target_base_endpoint="https://www.example.com/ws/",
+            stage_name="",
+            tags='{"team": "web"}',
+            domain_name="ws.example.com",
+        )
         response = admin_client.post(reverse("admin:websockets_app_apigateway_add"), data)
+        assert response.status_code == 302
+        gateway = ApiGateway.objects.get(api_name="site")
+        assert (gateway.stage_name, gateway.default_channel_name) == ("production", "lobby")
+        assert gateway.tags == {"team": "web"}
+        assert list(gateway.additional_routes.values_list("route_key", flat=True)) == ["chat"]
+
+    def test_a_reserved_route_key_is_refused_and_nothing_is_saved(self, admin_client):
+        response = admin_client.post(reverse("admin:websockets_app_apigateway_add"), self.add_form("$connect"))
         assert response.status_code == 200
         assert "is created with every API" in response.content.decode()
         assert not ApiGateway.objects.exists()
@@ -307,3 +299,24 @@ def test_user_search_fields_follow_a_custom_user_model_without_username(monkeypa
 
     monkeypatch.setattr("websockets_app.admin.get_user_model", lambda: EmailUser)
     assert user_search_fields() == ("user__email",)
+
+
+@pytest.mark.parametrize(
+    ("model", "add_status"),
+    [
+        (ApiGateway, 200),
+        (ApiGatewayAdditionalRoute, 200),
+        (WebSocketSession, 403),
+        (WebSocketToken, 403),
+        (ConnectionRateLimit, 403),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_every_admin_page_renders(admin_client, model, add_status):
+    populate(1)
+    obj = model.objects.get()
+    name = model._meta.model_name
+    assert admin_client.get(reverse(f"admin:websockets_app_{name}_add")).status_code == add_status
+    for view in ("change", "history", "delete"):
+        assert admin_client.get(reverse(f"admin:websockets_app_{name}_{view}", args=[obj.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:app_list", args=["websockets_app"])).status_code == 200

@@ -54,6 +54,20 @@ class ApiGatewayAdditionalRouteInline(admin.TabularInline):
     readonly_fields = ("deployed",)
 
 
+# Fields that record AWS's answers and the provisioning state; shown, never typed in.
+SET_BY_AWS = (
+    "api_id",
+    "api_endpoint",
+    "api_gateway_domain_name",
+    "api_mapping_id",
+    "deployment_id",
+    "api_created",
+    "custom_domain_created",
+    "created_on",
+    "updated_on",
+)
+
+
 @admin.register(ApiGateway)
 class ApiGatewayAdmin(admin.ModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
@@ -72,17 +86,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
     list_filter = ("api_created", "custom_domain_created")
     search_fields = ("api_name", "domain_name", "api_id")
     inlines = (ApiGatewayAdditionalRouteInline,)
-    readonly_fields = (
-        "api_id",
-        "api_endpoint",
-        "api_gateway_domain_name",
-        "api_mapping_id",
-        "deployment_id",
-        "api_created",
-        "custom_domain_created",
-        "created_on",
-        "updated_on",
-    )
+    readonly_fields = SET_BY_AWS
     fieldsets = (
         (None, {"fields": ("api_name", "api_description", "default_channel_name", "target_base_endpoint")}),
         (
@@ -100,22 +104,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
             },
         ),
         ("Custom domain", {"fields": ("domain_name", "certificate_arn", "hosted_zone_id")}),
-        (
-            "Set by AWS",
-            {
-                "fields": (
-                    "api_id",
-                    "api_endpoint",
-                    "api_gateway_domain_name",
-                    "api_mapping_id",
-                    "deployment_id",
-                    "api_created",
-                    "custom_domain_created",
-                    "created_on",
-                    "updated_on",
-                )
-            },
-        ),
+        ("Set by AWS", {"fields": SET_BY_AWS}),
     )
     actions = ("create_api_gateway", "create_custom_domain")
 
