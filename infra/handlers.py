@@ -6,14 +6,11 @@ only runs the request itself.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from apig_wsgi import make_lambda_handler
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-
-from project.wsgi import application  # needs DJANGO_SETTINGS_MODULE, set just above
+from project.wsgi import application  # sets DJANGO_SETTINGS_MODULE and runs django.setup()
 
 _http = make_lambda_handler(application, binary_support=True)
 

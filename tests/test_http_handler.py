@@ -57,6 +57,20 @@ def rest_v1_event(path: str) -> dict:
     }
 
 
+def alb_event(path: str) -> dict:
+    return {
+        "requestContext": {
+            "elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/site/1"}
+        },
+        "httpMethod": "GET",
+        "path": path,
+        "queryStringParameters": {"a": "1"},
+        "headers": {"host": "www.example.com", "x-forwarded-proto": "https"},
+        "body": "",
+        "isBase64Encoded": False,
+    }
+
+
 @pytest.fixture(autouse=True)
 def _hosts(settings):
     settings.ALLOWED_HOSTS = ["abc123.execute-api.eu-west-1.amazonaws.com", "www.example.com"]
@@ -78,6 +92,12 @@ def test_http_api_v2_admin_redirects_to_login_with_the_query_string():
 def test_rest_v1_event_is_served():
     response = http_handler(rest_v1_event("/"), None)
     assert response["statusCode"] == 200
+
+
+def test_alb_event_is_served():
+    response = http_handler(alb_event("/"), None)
+    assert response["statusCode"] == 200
+    assert "Django WebSockets on AWS Lambda" in response["body"]
 
 
 def test_unknown_host_is_a_400_that_does_not_name_the_allowed_hosts(settings):

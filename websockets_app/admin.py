@@ -26,14 +26,14 @@ logger = logging.getLogger(__name__)
 HTTPS_URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
-def user_search_fields(prefix: str = "user__") -> tuple[str, ...]:
-    """Search fields for the user model in use: its USERNAME_FIELD, and its email field if it has one."""
+def user_search_fields() -> tuple[str, ...]:
+    """Search fields through ``user`` for the user model in use: its USERNAME_FIELD, and its email field if any."""
     user_model = get_user_model()
     names = [user_model.USERNAME_FIELD]
     email_field = user_model.get_email_field_name()
     if email_field != user_model.USERNAME_FIELD and any(f.name == email_field for f in user_model._meta.fields):
         names.append(email_field)
-    return tuple(f"{prefix}{name}" for name in names)
+    return tuple(f"user__{name}" for name in names)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
