@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,11 @@ from websockets_app.conf import ws_settings
 from websockets_app.validators import validate_domain_name, validate_route_key, validate_tags
 
 DEFAULT_STAGE_NAME = "production"
+
+
+def generate_integration_secret() -> str:
+    """A fresh per-gateway secret for HTTP integrations (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
 
 
 class ApiGateway(models.Model):
@@ -69,6 +75,9 @@ class ApiGateway(models.Model):
     tags = models.JSONField(
         blank=True, default=dict, validators=[validate_tags], help_text='Sent to AWS, e.g. {"team": "web"}.'
     )
+    # An HTTP integration adds this to every request it forwards (see websockets_app.gateway); requests to the
+    # WebSocket view that arrive over HTTP without it are refused. Never displayed.
+    integration_secret = models.CharField(max_length=64, default=generate_integration_secret, editable=False)
 
     # Filled in from AWS's answers.
     api_id = models.CharField(max_length=32, blank=True, default="", help_text="Set by AWS when the API is created.")
