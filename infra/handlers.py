@@ -1,20 +1,91 @@
 """AWS Lambda entry points.
 
 Django is set up once per container, when this module is imported (Lambda's init phase), so every invocation
-only runs the request itself.
+only runs the request itself. ``handler`` accepts any event this project receives and dispatches it by shape;
+the other entry points serve one event kind each (the SAM template wires one function per kind).
+
+A request's path: this module -> WSGI (apig-wsgi) -> Django middleware -> URL resolver -> view -> models.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from typing import Any
 
-from apig_wsgi import make_lambda_handler
-
+from infra import events, observability
+from infra.cleanup import run_cleanup
+from infra.commands import command_line_of, run_command_line
+from infra.http import build_http_handler
+from infra.websocket import make_websocket_handler
 from project.wsgi import application  # sets DJANGO_SETTINGS_MODULE and runs django.setup()
 
-_http = make_lambda_handler(application, binary_support=True)
+observability.share_log_keys_with_django()
+_websocket = make_websocket_handler(application)
+_http = build_http_handler(application, os.environ.get("LAMBDA_HTTP_ADAPTER") or "apig-wsgi")
+
+_log = logging.getLogger(__name__)
+
+
+def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway WebSocket event (CONNECT / MESSAGE / DISCONNECT) -> the project's WebSocketView."""
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    request_context = request_context if isinstance(request_context, dict) else {}
+    connection_id = request_context.get("connectionId")
+    with observability.invocation("websocket", context, connection_id if isinstance(connection_id, str) else ""):
+        started = time.perf_counter()
+        result = _websocket(event, context)
+        observability.record_websocket_event(
+            str(request_context.get("eventType", "")),
+            str(request_context.get("routeKey", "")),
+            result["statusCode"],
+            round((time.perf_counter() - started) * 1000, 3),
+        )
+    return result
 
 
 def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """API Gateway HTTP API (v2), REST API (v1) or ALB event -> Django, through apig-wsgi."""
-    return _http(event, context)
+    """API Gateway HTTP API (v2), REST API (v1), Function URL or ALB event -> Django."""
+    with observability.invocation("http", context):
+        return _http(event, context)
+
+
+def cleanup_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge schedule -> the cleanup job it names (``{"cleanup": "sessions"}``), or every job."""
+    with observability.invocation("cleanup", context):
+        return run_cleanup(event if isinstance(event, dict) else {})
+
+
+def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands."""
+    with observability.invocation("manage", context):
+        return run_command_line(command_line_of(event) if isinstance(event, dict) else None)
+
+
+def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS batch of fan-out sends -> the Management API."""
+    raise NotImplementedError("Fan-out through SQS is not part of this build yet.")
+
+
+_HANDLERS = {
+    events.WEBSOCKET: websocket_handler,
+    events.HTTP: http_handler,
+    events.CLEANUP: cleanup_handler,
+    events.MANAGE: manage_handler,
+    events.FANOUT: fanout_handler,
+}
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Any event this project receives, dispatched by its shape."""
+    kind = events.event_kind(event)
+    if kind is None:
+        keys = sorted(event)[:20] if isinstance(event, dict) else type(event).__name__
+        _log.warning("Unrecognised event", extra={"event_keys": keys})
+        return {
+            "ok": False,
+            "error": "Unrecognised event: expected an API Gateway WebSocket, HTTP (v1, v2, ALB, Function URL), "
+            'EventBridge schedule, SQS or {"manage": ...} event.',
+        }
+    return _HANDLERS[kind](event, context)

@@ -159,3 +159,17 @@ if TESTING:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = True
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Management commands an operator may run inside Lambda with {"manage": "<command line>"} (infra.commands).
+LAMBDA_MANAGE_COMMANDS = env_list(
+    "LAMBDA_MANAGE_COMMANDS",
+    [
+        "migrate",
+        "showmigrations",
+        "check",
+        "createcachetable",
+        "clearsessions",
+        "clearWebSocketSessions",
+        "cleanupWebSocketTokens",
+    ],
+)

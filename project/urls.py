@@ -2,7 +2,11 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import TemplateView
 
+from project.websocket import SiteWebSocketView
+from websockets_app.urls import websocket_path
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
+    websocket_path(SiteWebSocketView.as_view()),
 ]

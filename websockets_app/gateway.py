@@ -7,13 +7,23 @@ Two integration kinds reach the WebSocket view:
 * ``HTTP_PROXY`` (Django hosted anywhere): API Gateway forwards the request over HTTP and adds the headers below
   through the integration's request parameters. Such a request is trusted only when its secret header matches
   the ``integration_secret`` of the gateway it names.
+
+Anything else (a browser or a script posting to the WebSocket URL) is untrusted and the view refuses it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hmac
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets_app.conf import ws_settings
+from websockets_app.validators import is_valid_connection_id
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
+
     from websockets_app.models import ApiGateway
 
 # The WSGI environ key that carries the Lambda event's requestContext (set by infra, read here).
@@ -24,7 +34,16 @@ SECRET_HEADER = "X-WebSocket-Secret"  # noqa: S105 (a header name, not a secret)
 CONNECTION_ID_HEADER = "X-WebSocket-Connection-Id"
 API_ID_HEADER = "X-WebSocket-Api-Id"
 STAGE_HEADER = "X-WebSocket-Stage"
+EVENT_TYPE_HEADER = "X-WebSocket-Event-Type"
+ROUTE_KEY_HEADER = "X-WebSocket-Route-Key"
 SOURCE_IP_HEADER = "X-WebSocket-Source-Ip"
+
+EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
+LAMBDA = "lambda"
+HTTP = "http"
+NONE = "none"
+
+_EXECUTE_API_DOMAIN = re.compile(r"[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\Z")
 
 
 def integration_request_parameters(gateway: ApiGateway) -> dict[str, str]:
@@ -33,6 +52,119 @@ def integration_request_parameters(gateway: ApiGateway) -> dict[str, str]:
         f"integration.request.header.{CONNECTION_ID_HEADER}": "context.connectionId",
         f"integration.request.header.{API_ID_HEADER}": "context.apiId",
         f"integration.request.header.{STAGE_HEADER}": "context.stage",
+        f"integration.request.header.{EVENT_TYPE_HEADER}": "context.eventType",
+        f"integration.request.header.{ROUTE_KEY_HEADER}": "context.routeKey",
         f"integration.request.header.{SOURCE_IP_HEADER}": "context.identity.sourceIp",
         f"integration.request.header.{SECRET_HEADER}": f"'{gateway.integration_secret}'",
     }
+
+
+def _meta_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class GatewayContext:
+    """The connection facts of one request: which connection, API, stage and client, and whether to believe them."""
+
+    trusted: bool
+    via: str  # LAMBDA, HTTP or NONE
+    connection_id: str = ""
+    api_id: str = ""
+    stage: str = ""
+    event_type: str = ""  # CONNECT, MESSAGE or DISCONNECT
+    route_key: str = ""
+    source_ip: str = ""
+    domain_name: str = ""
+    request_id: str = ""
+    # HTTP mode: the gateway whose secret matched (already loaded, so the view need not look it up again).
+    gateway: ApiGateway | None = None
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> GatewayContext:
+        request_context = request.META.get(REQUEST_CONTEXT_ENVIRON_KEY)
+        if isinstance(request_context, dict):
+            return cls.from_lambda(request_context)
+        if _meta_key(SECRET_HEADER) in request.META:
+            return cls.from_http_headers(request.META)
+        return cls(trusted=False, via=NONE)
+
+    @classmethod
+    def from_lambda(cls, request_context: dict[str, Any]) -> GatewayContext:
+        identity = request_context.get("identity")
+        facts = {
+            "connection_id": request_context.get("connectionId"),
+            "api_id": request_context.get("apiId"),
+            "stage": request_context.get("stage"),
+            "event_type": request_context.get("eventType"),
+            "route_key": request_context.get("routeKey"),
+            "source_ip": identity.get("sourceIp") if isinstance(identity, dict) else "",
+            "domain_name": request_context.get("domainName"),
+            "request_id": request_context.get("requestId"),
+        }
+        facts = {key: value if isinstance(value, str) else "" for key, value in facts.items()}
+        return cls(trusted=_complete(facts), via=LAMBDA, **facts)
+
+    @classmethod
+    def from_http_headers(cls, meta: dict[str, Any]) -> GatewayContext:
+        from websockets_app.models import ApiGateway
+
+        facts = {
+            "connection_id": meta.get(_meta_key(CONNECTION_ID_HEADER), ""),
+            "api_id": meta.get(_meta_key(API_ID_HEADER), ""),
+            "stage": meta.get(_meta_key(STAGE_HEADER), ""),
+            "event_type": meta.get(_meta_key(EVENT_TYPE_HEADER), ""),
+            "route_key": meta.get(_meta_key(ROUTE_KEY_HEADER), ""),
+            "source_ip": meta.get(_meta_key(SOURCE_IP_HEADER), ""),
+            "domain_name": meta.get("HTTP_HOST", ""),
+        }
+        if not _complete(facts):
+            return cls(trusted=False, via=HTTP, **facts)
+        gateway = ApiGateway.objects.filter(api_id=facts["api_id"], stage_name=facts["stage"]).first()
+        secret = meta.get(_meta_key(SECRET_HEADER), "")
+        trusted = gateway is not None and hmac.compare_digest(secret.encode(), gateway.integration_secret.encode())
+        return cls(trusted=trusted, via=HTTP, gateway=gateway if trusted else None, **facts)
+
+    @property
+    def region(self) -> str:
+        """The API's region, read from its execute-api domain when the event came through one."""
+        match = _EXECUTE_API_DOMAIN.match(self.domain_name)
+        return match.group(1) if match else ws_settings.region
+
+    def get_gateway(self) -> ApiGateway:
+        """The ``ApiGateway`` row of this request's API and stage.
+
+        A Lambda event is trusted, so an API seen for the first time registers itself: a SAM-deployed stack needs
+        no record created by hand. HTTP requests only reach here with a gateway whose secret matched.
+        """
+        if not self.trusted:
+            raise ValueError("An untrusted request has no gateway.")
+        if self.gateway is not None:
+            return self.gateway
+        from websockets_app.models import ApiGateway
+
+        gateway, _ = ApiGateway.objects.get_or_create(
+            api_id=self.api_id,
+            stage_name=self.stage,
+            defaults={
+                "api_name": f"{self.api_id} ({self.stage})"[:255],
+                "api_description": "Registered from its first event.",
+                "region": self.region,
+                "api_endpoint": f"wss://{self.domain_name}/{self.stage}" if self.region_from_domain else "",
+                "self_registered": True,
+            },
+        )
+        return gateway
+
+    @property
+    def region_from_domain(self) -> bool:
+        return bool(_EXECUTE_API_DOMAIN.match(self.domain_name))
+
+
+def _complete(facts: dict[str, str]) -> bool:
+    return (
+        is_valid_connection_id(facts["connection_id"])
+        and bool(facts["api_id"])
+        and bool(facts["stage"])
+        and facts["event_type"] in EVENT_TYPES
+    )

@@ -88,6 +88,11 @@ class ApiGateway(models.Model):
     api_mapping_id = models.CharField(max_length=128, blank=True, default="")
     deployment_id = models.CharField(max_length=32, blank=True, default="", editable=False)
     api_created = models.BooleanField(default=False, editable=False)
+    self_registered = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Registered from its first Lambda event: its AWS resources are managed outside Django (e.g. SAM).",
+    )
     custom_domain_created = models.BooleanField(default=False, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)

@@ -43,3 +43,18 @@ def validate_tags(value: Any) -> None:
             raise ValidationError("Tag keys starting with 'aws:' are reserved by AWS.")
         if not isinstance(tag_value, str) or len(tag_value) > MAX_TAG_VALUE_LENGTH:
             raise ValidationError(f"Each tag value must be a string of at most {MAX_TAG_VALUE_LENGTH} characters.")
+
+
+# API Gateway connection ids are short base64-like strings ("L0SM9cOFvHcCIhw="); anything else is refused.
+_CONNECTION_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,128}\Z")
+# Channel names: printable, no control characters, at most the column's 128 characters.
+_CHANNEL_NAME = re.compile(r"[^\x00-\x1f\x7f]{0,128}\Z")
+
+
+def is_valid_connection_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_CONNECTION_ID.match(value))
+
+
+def validate_channel_name(value: str) -> None:
+    if not _CHANNEL_NAME.match(value):
+        raise ValidationError("A channel name is at most 128 printable characters.")

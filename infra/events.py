@@ -1,0 +1,40 @@
+"""What kind of Lambda event this is, told from its shape alone (no field is assumed to exist)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+WEBSOCKET = "websocket"
+HTTP = "http"
+CLEANUP = "cleanup"
+MANAGE = "manage"
+FANOUT = "fanout"
+
+WEBSOCKET_EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
+_SCHEDULE_SOURCES = frozenset({"aws.events", "aws.scheduler"})
+
+
+def event_kind(event: Any) -> str | None:
+    """WEBSOCKET, HTTP, CLEANUP, MANAGE or FANOUT; None for an event of no known shape."""
+    if not isinstance(event, dict):
+        return None
+    request_context = event.get("requestContext")
+    if isinstance(request_context, dict):
+        if request_context.get("eventType") in WEBSOCKET_EVENT_TYPES:
+            return WEBSOCKET
+        if "http" in request_context or "elb" in request_context:  # HTTP API v2 / Function URL, ALB
+            return HTTP
+    if isinstance(event.get("httpMethod"), str) and isinstance(event.get("path"), str):  # REST API v1, ALB
+        return HTTP
+    if "manage" in event or "_serverless-wsgi" in event:
+        return MANAGE
+    records = event.get("Records")
+    if isinstance(records, list) and records and all(_is_sqs_record(record) for record in records):
+        return FANOUT
+    if "cleanup" in event or event.get("detail-type") == "Scheduled Event" or event.get("source") in _SCHEDULE_SOURCES:
+        return CLEANUP
+    return None
+
+
+def _is_sqs_record(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("eventSource") == "aws:sqs"

@@ -1,0 +1,73 @@
+"""Structured logs and CloudWatch metrics for the Lambda entry points, through AWS Lambda Powertools.
+
+Configured from the environment as Powertools documents it (POWERTOOLS_SERVICE_NAME,
+POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL, POWERTOOLS_METRICS_DISABLED). During an invocation every log
+line, Django's included, carries the invocation kind, the Lambda request id and, for WebSocket events, the
+connection id as correlation id. Metrics go out in CloudWatch's embedded metric format (EMF) on stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "django-websockets"
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "DjangoWebSockets"
+
+logger = Logger(service=SERVICE)
+# The Powertools logger writes through its own handler; propagating to the root handler as well would print
+# every line twice wherever the root handlers were configured after it.
+logging.getLogger(SERVICE).propagate = False
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+# Per WebSocket event type: the metric counted when Django accepts it, and the one when it refuses it.
+_WEBSOCKET_METRICS = {
+    "CONNECT": ("Connects", "ConnectsRejected"),
+    "MESSAGE": ("Messages", "MessagesRejected"),
+    "DISCONNECT": ("Disconnects", "DisconnectsRejected"),
+}
+
+_cold_start = True
+
+
+def share_log_keys_with_django() -> None:
+    """Let Django's JSON log lines carry the same per-invocation keys as this module's logger."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, LambdaPowertoolsFormatter):
+            handler.setFormatter(logger.registered_formatter)
+
+
+@contextmanager
+def invocation(kind: str, context: Any, connection_id: str = "") -> Iterator[None]:
+    """Wrap one Lambda invocation: log keys and correlation id in, metrics flushed out."""
+    global _cold_start
+    request_id = getattr(context, "aws_request_id", "") or ""
+    logger.append_keys(invocation=kind, lambda_request_id=request_id, connection_id=connection_id or None)
+    logger.set_correlation_id(connection_id or request_id or None)
+    if _cold_start:
+        _cold_start = False
+        metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
+    try:
+        yield
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+        logger.remove_keys(["invocation", "lambda_request_id", "connection_id"])
+        logger.set_correlation_id(None)
+
+
+def record_websocket_event(event_type: str, route_key: str, status: int, duration_ms: float) -> None:
+    accepted, rejected = _WEBSOCKET_METRICS.get(event_type, ("Messages", "MessagesRejected"))
+    ok = 200 <= status < 300
+    metrics.add_metric(name=accepted if ok else rejected, unit=MetricUnit.Count, value=1)
+    logger.info(
+        f"WebSocket {event_type} {route_key} -> {status}",
+        extra={"event_type": event_type, "route_key": route_key, "status": status, "duration_ms": duration_ms},
+    )

@@ -1,0 +1,103 @@
+"""API Gateway WebSocket events -> WSGI requests ``POST <URL_PREFIX><route>``, handled by Django through apig-wsgi.
+
+The event is reshaped into the REST (v1) proxy form apig-wsgi understands. The request context travels in the
+WSGI environ under ``websockets_app.gateway.REQUEST_CONTEXT_ENVIRON_KEY``, which only this path sets: a client
+cannot forge it, so the view trusts it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from base64 import b64decode
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from apig_wsgi import make_lambda_handler
+
+from websockets_app.conf import ws_settings
+from websockets_app.gateway import REQUEST_CONTEXT_ENVIRON_KEY
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# $connect -> connect, $disconnect -> disconnect, $default -> default; custom route keys must be slugs.
+_ROUTE = re.compile(r"\$?([-a-zA-Z0-9_]{1,64})\Z")
+
+
+class InvalidWebSocketEvent(ValueError):
+    """The event has the WebSocket shape but cannot be turned into a request (no route, no connection id...)."""
+
+
+def route_of(route_key: Any) -> str:
+    match = _ROUTE.match(route_key) if isinstance(route_key, str) else None
+    if match is None:
+        raise InvalidWebSocketEvent("The event's routeKey is missing or not a slug.")
+    return match.group(1)
+
+
+def to_wsgi_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The v1 proxy event apig-wsgi turns into the WSGI request for this WebSocket event."""
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(request_context, dict) or not isinstance(request_context.get("connectionId"), str):
+        raise InvalidWebSocketEvent("The event has no connection id.")
+    route = route_of(request_context.get("routeKey"))
+
+    headers = _multi_value(event.get("multiValueHeaders"), event.get("headers"))
+    # MESSAGE and DISCONNECT events carry no headers: name the host and scheme the client used.
+    domain_name = request_context.get("domainName")
+    if "host" not in {name.lower() for name in headers} and isinstance(domain_name, str) and domain_name:
+        headers["Host"] = [domain_name]
+    if "x-forwarded-proto" not in {name.lower() for name in headers}:
+        headers["X-Forwarded-Proto"] = ["https"]
+
+    body = event.get("body")
+    body = body if isinstance(body, str) else ""
+    is_base64 = event.get("isBase64Encoded") is True
+    try:
+        b64decode(body, validate=True) if is_base64 else body.encode()
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise InvalidWebSocketEvent("The event's body cannot be decoded.") from exc
+    return {
+        "httpMethod": "POST",
+        "path": f"{ws_settings.URL_PREFIX}{route}",
+        "multiValueHeaders": headers,
+        "multiValueQueryStringParameters": _multi_value(
+            event.get("multiValueQueryStringParameters"), event.get("queryStringParameters")
+        ),
+        "body": body,
+        "isBase64Encoded": is_base64,
+        "requestContext": request_context,
+    }
+
+
+def _multi_value(multi: Any, single: Any) -> dict[str, list[str]]:
+    if isinstance(multi, dict):
+        return {str(key): [str(value) for value in values] for key, values in multi.items() if isinstance(values, list)}
+    if isinstance(single, dict):
+        return {str(key): [str(value)] for key, value in single.items() if value is not None}
+    return {}
+
+
+def make_websocket_handler(application: WSGIApp) -> LambdaHandler:
+    """A Lambda handler for WebSocket events that runs ``application`` (the Django WSGI app)."""
+
+    def trusted_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request_context = environ["apig_wsgi.request_context"]
+        environ[REQUEST_CONTEXT_ENVIRON_KEY] = request_context
+        identity = request_context.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("sourceIp"), str):
+            # The client address API Gateway saw; a client-sent X-Forwarded-For does not override it.
+            environ["REMOTE_ADDR"] = identity["sourceIp"]
+        return application(environ, start_response)
+
+    wsgi_handler = make_lambda_handler(trusted_application, binary_support=True)
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            wsgi_event = to_wsgi_event(event)
+        except InvalidWebSocketEvent:
+            return {"statusCode": 400, "body": "Bad request."}
+        return wsgi_handler(wsgi_event, context)
+
+    return handle

@@ -1,0 +1,18 @@
+"""The project's WebSocket view: what this site does with WebSocket messages.
+
+It starts small: ``{"action": "ping"}`` is answered with ``{"pong": true}`` (on a two-way route) and any other
+message is accepted. Add a method per action; see websockets_app.views.WebSocketView for the rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from websockets_app.views import WebSocketView
+
+
+class SiteWebSocketView(WebSocketView):
+    def ping(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"pong": True}

@@ -1,0 +1,102 @@
+"""The dispatcher: every event shape reaches its entry point; anything else gets a clear error result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import events, handlers
+from tests import events as samples
+from tests.test_http_handler import alb_event, function_url_event, http_api_v2_event, rest_v1_event
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
+
+
+@pytest.mark.parametrize(
+    ("event", "kind"),
+    [
+        (samples.connect_event(), events.WEBSOCKET),
+        (samples.message_event({"action": "x"}), events.WEBSOCKET),
+        (samples.disconnect_event(), events.WEBSOCKET),
+        (http_api_v2_event("/"), events.HTTP),
+        (function_url_event("/"), events.HTTP),
+        (rest_v1_event("/"), events.HTTP),
+        (alb_event("/"), events.HTTP),
+        (samples.schedule_event("sessions"), events.CLEANUP),
+        (samples.schedule_event(), events.CLEANUP),
+        (
+            {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {"cleanup": "tokens"}},
+            events.CLEANUP,
+        ),
+        ({"manage": "check"}, events.MANAGE),
+        ({"_serverless-wsgi": {"command": "manage", "data": "check"}}, events.MANAGE),
+        (samples.sqs_event("{}"), events.FANOUT),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_event_kind_is_told_by_shape(event, kind):
+    assert events.event_kind(event) == kind
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "connect",
+        [],
+        {},
+        {"requestContext": "x"},
+        {"requestContext": {"eventType": "PING"}},
+        {"Records": []},
+        {"Records": [{"eventSource": "aws:s3"}]},
+        {"httpMethod": "GET"},
+        {"detail-type": "Object Created", "source": "aws.s3"},
+    ],
+)
+def test_an_event_of_no_known_shape_gets_a_clear_error_result(event):
+    result = handlers.handler(event, None)
+    assert result["ok"] is False
+    assert result["error"].startswith("Unrecognised event")
+
+
+def test_websocket_events_reach_the_websocket_view(settings):
+    settings.ALLOWED_HOSTS = [samples.DOMAIN]
+    assert handlers.handler(samples.connect_event(), None)["statusCode"] == 200
+    result = handlers.handler(samples.message_event({"action": "ping"}), None)
+    assert json.loads(result["body"]) == {"pong": True}
+
+
+def test_http_events_reach_django(settings):
+    settings.ALLOWED_HOSTS = ["abc123.execute-api.eu-west-1.amazonaws.com"]
+    assert handlers.handler(http_api_v2_event("/"), None)["statusCode"] == 200
+
+
+def test_schedule_events_run_cleanup():
+    assert handlers.handler(samples.schedule_event("sessions"), None)["ok"] is True
+
+
+def test_manage_events_run_the_command():
+    assert handlers.handler({"manage": "check"}, None)["exit_code"] == 0
+
+
+def test_fanout_is_not_available_yet():
+    with pytest.raises(NotImplementedError):
+        handlers.handler(samples.sqs_event("{}"), None)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"requestContext": {"eventType": "MESSAGE", "routeKey": "$default"}},  # no connection id
+        {"requestContext": {"eventType": "MESSAGE", "connectionId": "abc="}},  # no route
+        {"requestContext": {"eventType": "MESSAGE", "connectionId": "abc=", "routeKey": "../admin"}},
+        {
+            "requestContext": {"eventType": "MESSAGE", "connectionId": "abc=", "routeKey": "$default"},
+            "body": "%%%",
+            "isBase64Encoded": True,
+        },
+    ],
+)
+def test_a_malformed_websocket_event_is_a_400(event):
+    assert handlers.handler(event, None) == {"statusCode": 400, "body": "Bad request."}

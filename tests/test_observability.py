@@ -1,0 +1,126 @@
+"""Powertools logs and EMF metrics around each Lambda invocation."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from infra import commands, observability
+from infra.handlers import handler, manage_handler
+from tests.events import CONNECTION_ID, DOMAIN, FakeLambdaContext, connect_event, message_event
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
+
+
+@pytest.fixture(autouse=True)
+def _hosts(settings):
+    settings.ALLOWED_HOSTS = [DOMAIN]
+
+
+@pytest.fixture
+def log_output():
+    """What the JSON log handlers write, read from a buffer that uses the shared Powertools formatter."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(observability.logger.registered_formatter)
+    loggers = [logging.getLogger(), logging.getLogger(observability.SERVICE)]
+    for each in loggers:
+        each.addHandler(handler)
+    yield buffer
+    for each in loggers:
+        each.removeHandler(handler)
+
+
+def json_lines(text: str) -> list[dict]:
+    lines = []
+    for line in text.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+def emf_metrics(lines: list[dict]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert directive["Namespace"] == observability.NAMESPACE
+            for metric in directive["Metrics"]:
+                found[metric["Name"]] = sum(line[metric["Name"]])
+    return found
+
+
+def test_websocket_events_are_counted_in_emf(capfd):
+    handler(connect_event(), FakeLambdaContext())
+    handler(message_event({"action": "ping"}), FakeLambdaContext())
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    metrics = emf_metrics(json_lines(capfd.readouterr().out))
+    assert metrics["Connects"] == 1
+    assert metrics["Messages"] == 1
+    assert metrics["MessagesRejected"] == 1
+
+
+def test_a_refused_connect_is_counted_as_rejected(capfd):
+    handler(connect_event(query={"channel": "\n"}), FakeLambdaContext())
+    metrics = emf_metrics(json_lines(capfd.readouterr().out))
+    assert metrics == {"ConnectsRejected": 1} or metrics == {"ConnectsRejected": 1, "ColdStart": 1}
+
+
+def test_the_first_invocation_of_a_container_reports_a_cold_start(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", True)
+    handler(connect_event(), FakeLambdaContext())
+    handler(message_event({}), FakeLambdaContext())
+    metrics = emf_metrics(json_lines(capfd.readouterr().out))
+    assert metrics["ColdStart"] == 1
+
+
+def test_log_lines_carry_the_connection_id_and_request_id(log_output):
+    handler(connect_event(), FakeLambdaContext())
+    event_line = next(
+        line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("WebSocket CONNECT")
+    )
+    assert event_line["correlation_id"] == CONNECTION_ID
+    assert event_line["connection_id"] == CONNECTION_ID
+    assert event_line["lambda_request_id"] == FakeLambdaContext.aws_request_id
+    assert (event_line["status"], event_line["route_key"]) == (200, "$connect")
+
+
+def test_djangos_own_log_lines_carry_the_same_keys(log_output):
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    refusal = next(
+        line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("WebSocket request")
+    )
+    assert refusal["correlation_id"] == "unknown="
+    assert refusal["invocation"] == "websocket"
+
+
+def test_keys_do_not_leak_into_the_next_invocation(log_output):
+    handler(connect_event(), FakeLambdaContext())
+    manage_handler({"manage": "check"}, None)
+    finished = next(
+        line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("Management command")
+    )
+    assert "connection_id" not in finished
+    assert finished.get("correlation_id") is None
+
+
+def test_an_unexpected_exception_in_a_command_is_reported_not_raised(monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(commands, "call_command", explode)
+    result = manage_handler({"manage": "check"}, None)
+    assert result == {"exit_code": 1, "output": "RuntimeError: disk full\n"}
+
+
+def test_djangos_json_log_handler_shares_the_powertools_formatter():
+    json_handlers = [
+        handler
+        for handler in logging.getLogger().handlers
+        if handler.formatter is observability.logger.registered_formatter
+    ]
+    assert json_handlers, "the root JSON handler should format with the Powertools logger's formatter"

@@ -1,0 +1,127 @@
+"""Operator and scheduled entry points: allow-listed management commands and cleanup jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from infra import cleanup
+from infra.handlers import cleanup_handler, handler, manage_handler
+from tests.events import schedule_event
+from websockets_app.models import ConnectionRateLimit, WebSocketSession
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_allowed_command_runs_and_its_output_is_captured():
+    result = manage_handler({"manage": "showmigrations websockets_app"}, None)
+    assert result["exit_code"] == 0
+    assert "[X] 0001_initial" in result["output"]
+
+
+def test_the_serverless_wsgi_form_runs_the_same_way():
+    result = handler({"_serverless-wsgi": {"command": "manage", "data": "showmigrations websockets_app"}}, None)
+    assert result["exit_code"] == 0
+    assert "0001_initial" in result["output"]
+
+
+def test_a_failing_command_reports_its_exit_code_and_error():
+    result = manage_handler({"manage": "showmigrations no_such_app"}, None)
+    assert result["exit_code"] == 2  # what showmigrations exits with
+    assert "No installed app with label 'no_such_app'" in result["output"]
+
+
+def test_a_command_error_is_reported_with_its_exit_code():
+    result = manage_handler({"manage": "migrate no_such_app"}, None)
+    assert result["exit_code"] == 1
+    assert "CommandError: No installed app with label 'no_such_app'." in result["output"]
+
+
+def test_bad_arguments_are_a_command_error_not_a_crash():
+    result = manage_handler({"manage": "showmigrations --no-such-option"}, None)
+    assert result["exit_code"] != 0
+    assert "unrecognized arguments" in result["output"]
+
+
+@pytest.mark.parametrize(
+    ("command_line", "message"),
+    [
+        ("shell -c 'import os'", "'shell' is not allowed here"),
+        ("dbshell", "'dbshell' is not allowed here"),
+        ("flush --noinput", "'flush' is not allowed here"),
+        ("", "The command line is empty."),
+        ("   ", "The command line is empty."),
+        ("migrate 'unclosed", "Cannot parse the command line"),
+        (["migrate"], "Expected a command line string"),
+        (None, "Expected a command line string"),
+    ],
+)
+def test_anything_not_allowed_is_refused_with_a_clear_message(command_line, message):
+    result = manage_handler({"manage": command_line}, None)
+    assert result["exit_code"] == 2
+    assert message in result["output"]
+
+
+def test_the_allow_list_is_a_setting(settings):
+    settings.LAMBDA_MANAGE_COMMANDS = ["check"]
+    assert manage_handler({"manage": "check"}, None)["exit_code"] == 0
+    assert "not allowed" in manage_handler({"manage": "migrate"}, None)["output"]
+
+
+def test_an_allowed_name_that_is_no_command_is_refused(settings):
+    settings.LAMBDA_MANAGE_COMMANDS = ["nosuchcommand"]
+    result = manage_handler({"manage": "nosuchcommand"}, None)
+    assert (result["exit_code"], result["output"]) == (2, "Unknown command 'nosuchcommand'.")
+
+
+def test_the_command_line_is_split_not_run_by_a_shell(settings):
+    settings.LAMBDA_MANAGE_COMMANDS = ["check"]
+    result = manage_handler({"manage": "check; rm -rf /"}, None)
+    assert result["exit_code"] == 2
+    assert "'check;' is not allowed" in result["output"]
+
+
+# -- cleanup --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def old_records(make_session):
+    make_session(connected=False)
+    make_session(connected=True)
+    ConnectionRateLimit.objects.create(ip_address="203.0.113.1", attempt_time=timezone.now() - timedelta(days=30))
+
+
+def test_a_named_job_runs_its_command_only(old_records):
+    result = cleanup_handler(schedule_event("sessions"), None)
+    assert result["ok"] is True
+    assert list(result["jobs"]) == ["sessions"]
+    assert "Deleted 1 disconnected WebSocket session(s)." in result["jobs"]["sessions"]["output"]
+    assert WebSocketSession.objects.count() == 1
+    assert ConnectionRateLimit.objects.count() == 1
+
+
+def test_the_bare_scheduled_event_runs_every_job(old_records):
+    result = handler(schedule_event(), None)
+    assert sorted(result["jobs"]) == ["sessions", "tokens"]
+    assert WebSocketSession.objects.count() == 1
+    assert ConnectionRateLimit.objects.count() == 0
+
+
+def test_cleanup_jobs_are_idempotent(old_records):
+    cleanup_handler(schedule_event("sessions"), None)
+    again = cleanup_handler(schedule_event("sessions"), None)
+    assert "Deleted 0 disconnected" in again["jobs"]["sessions"]["output"]
+
+
+def test_an_unknown_job_is_a_clear_error_that_runs_nothing(old_records):
+    result = cleanup_handler({"cleanup": "everything"}, None)
+    assert result == {"ok": False, "error": "Unknown cleanup job 'everything'. Known jobs: sessions, tokens, all."}
+    assert WebSocketSession.objects.count() == 2
+
+
+def test_a_failing_job_fails_the_invocation(monkeypatch):
+    monkeypatch.setattr(cleanup, "run_command_line", lambda *args, **kwargs: {"exit_code": 1, "output": "boom"})
+    with pytest.raises(cleanup.CleanupFailed, match="sessions"):
+        cleanup_handler({"cleanup": "sessions"}, None)

@@ -1,0 +1,353 @@
+"""WebSocketView driven through the Lambda entry point with realistic API Gateway events."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ImproperlyConfigured
+
+from infra.handlers import handler
+from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, connect_event, disconnect_event, message_event
+from websockets_app.models import ApiGateway, WebSocketSession
+from websockets_app.views import WebSocketView
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
+
+
+@pytest.fixture(autouse=True)
+def _urls_and_hosts(settings):
+    settings.ROOT_URLCONF = "tests.ws_urls"
+    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
+
+
+@pytest.fixture
+def api(db) -> ApiGateway:
+    return ApiGateway.objects.create(
+        api_name="chat", api_id=API_ID, stage_name=STAGE, region="eu-west-1", default_channel_name="lobby"
+    )
+
+
+@pytest.fixture
+def connected(api) -> WebSocketSession:
+    return WebSocketSession.objects.create(connection_id=CONNECTION_ID, api_gateway=api, channel_name="lobby")
+
+
+def session_cookie(client, user) -> str:
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def body_of(result: dict) -> dict:
+    return json.loads(result["body"])
+
+
+# -- $connect ------------------------------------------------------------------------------------------------------
+
+
+def test_connect_records_the_session_with_the_requested_channel(api):
+    result = handler(connect_event(query={"channel": "room-7"}), None)
+    assert result["statusCode"] == 200
+    session = WebSocketSession.objects.get()
+    assert (session.connection_id, session.channel_name, session.api_gateway, session.user) == (
+        CONNECTION_ID,
+        "room-7",
+        api,
+        None,
+    )
+    assert session.connected
+    assert session.request_count == 1
+
+
+def test_connect_without_a_channel_uses_the_gateways_default_channel(api):
+    handler(connect_event(), None)
+    assert WebSocketSession.objects.get().channel_name == "lobby"
+
+
+def test_connect_with_a_session_cookie_records_the_user_in_at_most_four_queries(
+    api, client, django_user_model, django_assert_num_queries
+):
+    user = django_user_model.objects.create_user("ada", password="pw")
+    cookie = session_cookie(client, user)
+    with django_assert_num_queries(4):  # session, user, gateway, INSERT
+        result = handler(connect_event(cookie=cookie), None)
+    assert result["statusCode"] == 200
+    assert WebSocketSession.objects.get().user == user
+
+
+def test_connect_from_an_unknown_api_registers_the_gateway(db):
+    result = handler(connect_event(), None)
+    assert result["statusCode"] == 200
+    gateway = ApiGateway.objects.get()
+    assert (gateway.api_id, gateway.stage_name, gateway.region, gateway.self_registered) == (
+        API_ID,
+        STAGE,
+        "eu-west-1",
+        True,
+    )
+    assert gateway.api_endpoint == f"wss://{DOMAIN}/{STAGE}"
+    assert WebSocketSession.objects.get().api_gateway == gateway
+
+
+def test_a_repeated_connect_changes_nothing(api, client, django_user_model):
+    handler(connect_event(query={"channel": "first"}), None)
+    before = WebSocketSession.objects.values().get()
+    user = django_user_model.objects.create_user("eve", password="pw")
+    result = handler(connect_event(query={"channel": "second"}, cookie=session_cookie(client, user)), None)
+    assert result["statusCode"] == 200
+    assert WebSocketSession.objects.values().get() == before
+
+
+def test_a_connect_with_a_bad_channel_is_refused_and_writes_nothing(api):
+    result = handler(connect_event(query={"channel": "x" * 129}), None)
+    assert result["statusCode"] == 400
+    assert result["body"] == "Bad request."
+    assert not WebSocketSession.objects.exists()
+
+
+def test_a_view_can_refuse_a_connect_before_it_is_recorded(api, settings):
+    settings.WEBSOCKETS = {"URL_PREFIX": "/ticket/"}
+    assert handler(connect_event(), None)["statusCode"] == 401
+    assert not WebSocketSession.objects.exists()
+    assert handler(connect_event(query={"ticket": "ok"}), None)["statusCode"] == 200
+    assert WebSocketSession.objects.count() == 1
+
+
+# -- MESSAGE -------------------------------------------------------------------------------------------------------
+
+
+def test_a_message_runs_default_with_the_body_and_takes_two_queries(connected, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the session (with user and gateway), the request count
+        result = handler(message_event({"text": "hi"}), None)
+    assert result["statusCode"] == 200
+    assert body_of(result) == {"handler": "default", "user": None, "body": {"text": "hi"}, "channel": "lobby"}
+    connected.refresh_from_db()
+    assert connected.request_count == 2
+
+
+def test_request_user_on_a_message_is_the_user_recorded_at_connect(api, client, django_user_model):
+    user = django_user_model.objects.create_user("grace", password="pw")
+    handler(connect_event(cookie=session_cookie(client, user)), None)
+    result = handler(message_event({"action": "echo"}), None)
+    assert body_of(result)["user"] == "grace"
+
+
+def test_the_action_selects_a_handler(connected):
+    assert body_of(handler(message_event({"action": "echo"}), None))["handler"] == "echo"
+
+
+def test_the_handler_key_wins_over_the_action(connected):
+    result = handler(message_event({"action": "chat", "handler": "echo"}), None)
+    assert body_of(result)["handler"] == "echo"
+
+
+def test_a_custom_route_key_selects_its_method(connected):
+    result = handler(message_event({"text": "x"}, route_key="chat"), None)
+    assert body_of(result)["handler"] == "chat"
+
+
+def test_an_unknown_action_falls_back_to_default(connected):
+    assert body_of(handler(message_event({"action": "nope"}), None))["handler"] == "default"
+
+
+@pytest.mark.parametrize(
+    "handler_name", ["nope", "dispatch", "setup", "connect", "disconnect", "check_permissions", "_debug", "__init__", 7]
+)
+def test_an_explicit_unknown_or_framework_handler_is_a_400_that_writes_nothing(connected, handler_name):
+    result = handler(message_event({"handler": handler_name}), None)
+    assert result["statusCode"] == 400
+    assert result["body"] == "Bad request."
+    connected.refresh_from_db()
+    assert connected.request_count == 1
+
+
+@pytest.mark.parametrize("action", ["dispatch", "setup", "connect", "as_view", "http_method_not_allowed"])
+def test_an_action_naming_a_framework_method_never_runs_it(connected, action):
+    assert body_of(handler(message_event({"action": action}), None))["handler"] == "default"
+
+
+@pytest.mark.parametrize(
+    "raw", ["not json", "[1, 2]", '"text"', "42", "null", "{", "\udcff"], ids=lambda raw: raw[:8] or "empty"
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_that_writes_nothing(connected, raw):
+    result = handler(message_event(raw=raw), None)
+    assert result["statusCode"] == 400
+    assert result["body"] == "Bad request."
+    connected.refresh_from_db()
+    assert connected.request_count == 1
+
+
+def test_an_empty_body_is_an_empty_object(connected):
+    assert body_of(handler(message_event(raw=""), None))["body"] == {}
+
+
+def test_a_binary_frame_that_is_json_is_accepted(connected):
+    event = message_event(raw=base64.b64encode(b'{"action": "echo"}').decode())
+    event["isBase64Encoded"] = True
+    assert body_of(handler(event, None))["handler"] == "echo"
+
+
+def test_a_message_from_an_unknown_connection_is_refused(api):
+    result = handler(message_event({"action": "echo"}, connection_id="unknown="), None)
+    assert result["statusCode"] == 403
+    assert result["body"] == "Forbidden."
+    assert not WebSocketSession.objects.exists()
+
+
+def test_a_message_on_a_closed_connection_is_refused(connected):
+    WebSocketSession.objects.mark_disconnected()
+    assert handler(message_event({}), None)["statusCode"] == 403
+
+
+def test_a_message_with_a_bad_connection_id_is_refused(connected):
+    assert handler(message_event({}, connection_id="bad id; drop"), None)["statusCode"] == 403
+
+
+def test_change_channel_moves_the_connection(connected):
+    result = handler(message_event({"action": "join", "room": "kitchen"}), None)
+    assert body_of(result)["channel"] == "kitchen"
+    connected.refresh_from_db()
+    assert connected.channel_name == "kitchen"
+
+
+def test_change_channel_refuses_a_bad_name_and_keeps_the_old_channel(connected):
+    result = handler(message_event({"action": "join", "room": "bad\nname"}), None)
+    assert result["statusCode"] == 400
+    connected.refresh_from_db()
+    assert connected.channel_name == "lobby"
+
+
+def test_a_handler_may_return_its_own_response(connected):
+    result = handler(message_event({"action": "refuse"}), None)
+    assert (result["statusCode"], result["body"]) == (409, "no")
+
+
+def test_a_handler_returning_something_else_is_a_server_error(connected):
+    assert handler(message_event({"action": "broken"}), None)["statusCode"] == 500
+
+
+# -- handler allow-lists -------------------------------------------------------------------------------------------
+
+
+def test_allowed_handlers_limit_what_a_message_can_select(connected, settings):
+    settings.WEBSOCKETS = {"URL_PREFIX": "/restricted/"}
+    assert body_of(handler(message_event({"action": "only"}), None)) == {"handler": "only"}
+    assert handler(message_event({"handler": "hidden"}), None)["statusCode"] == 400
+    assert handler(message_event({"action": "hidden"}), None)["statusCode"] == 200  # default, which does nothing
+
+
+def test_allowing_a_framework_method_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="dispatch"):
+        type("BadView", (WebSocketView,), {"ADDITIONAL_ALLOWED_HANDLERS": ["dispatch"]})
+
+
+def test_allowing_a_name_that_is_not_a_method_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="missing"):
+        type("BadView", (WebSocketView,), {"ALLOWED_HANDLERS": ["missing"]})
+
+
+# -- permissions ---------------------------------------------------------------------------------------------------
+
+
+def grant(user, *codenames: str) -> None:
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "codenames", "status"),
+    [
+        ("/perm/", [], 403),
+        ("/perm/", ["view_websocketsession"], 200),
+        ("/allperm/", ["view_websocketsession"], 403),
+        ("/allperm/", ["view_websocketsession", "change_websocketsession"], 200),
+    ],
+)
+def test_permissions_are_checked_on_connect(api, client, django_user_model, settings, prefix, codenames, status):
+    settings.WEBSOCKETS = {"URL_PREFIX": prefix}
+    user = django_user_model.objects.create_user("perm", password="pw")
+    grant(user, *codenames)
+    result = handler(connect_event(cookie=session_cookie(client, user)), None)
+    assert result["statusCode"] == status
+    assert WebSocketSession.objects.exists() is (status == 200)
+
+
+def test_permissions_are_checked_on_every_message(connected, django_user_model, settings):
+    settings.WEBSOCKETS = {"URL_PREFIX": "/perm/"}
+    user = django_user_model.objects.create_user("perm", password="pw")
+    connected.user = user
+    connected.save()
+    assert handler(message_event({}), None)["statusCode"] == 403
+    grant(user, "change_websocketsession")
+    assert handler(message_event({}), None)["statusCode"] == 200
+
+
+def test_anonymous_connections_are_refused_where_permissions_are_required(api, settings):
+    settings.WEBSOCKETS = {"URL_PREFIX": "/perm/"}
+    assert handler(connect_event(), None)["statusCode"] == 403
+
+
+# -- $disconnect ---------------------------------------------------------------------------------------------------
+
+
+def test_disconnect_marks_the_session_closed_in_one_update(connected, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        result = handler(disconnect_event(), None)
+    assert result["statusCode"] == 200
+    connected.refresh_from_db()
+    assert connected.connected is False
+
+
+def test_a_repeated_or_unknown_disconnect_is_a_404_that_changes_nothing(connected):
+    handler(disconnect_event(), None)
+    connected.refresh_from_db()
+    updated_on = connected.updated_on
+    assert handler(disconnect_event(), None)["statusCode"] == 404
+    assert handler(disconnect_event("other="), None)["statusCode"] == 404
+    connected.refresh_from_db()
+    assert connected.updated_on == updated_on
+
+
+# -- trust -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["connect", "default", "disconnect", "echo"])
+def test_a_plain_http_request_to_the_websocket_url_is_refused(connected, client, route):
+    response = client.post(f"/ws/{route}", data={"action": "echo"}, content_type="application/json")
+    assert response.status_code == 403
+    assert response.content == b"Forbidden."
+    connected.refresh_from_db()
+    assert (connected.request_count, connected.connected) == (1, True)
+
+
+def test_forged_gateway_headers_without_the_secret_are_refused(connected, client):
+    response = client.post(
+        "/ws/default",
+        data={},
+        content_type="application/json",
+        headers={
+            "X-WebSocket-Connection-Id": CONNECTION_ID,
+            "X-WebSocket-Api-Id": API_ID,
+            "X-WebSocket-Stage": STAGE,
+            "X-WebSocket-Event-Type": "MESSAGE",
+            "X-WebSocket-Secret": "guess",
+        },
+    )
+    assert response.status_code == 403
+
+
+def test_debug_log_records_why_a_request_was_refused(connected, rf):
+    view = WebSocketView(debug=True)
+    request = rf.post("/ws/default")
+    view.setup(request, route="default")
+    response = view.dispatch(request, route="default")
+    assert response.status_code == 403
+    assert view.debug_log == ["not from API Gateway (no trusted request context or integration secret)"]
+
+
+def test_the_websocket_view_is_csrf_exempt(connected, client):
+    csrf_client = type(client)(enforce_csrf_checks=True)
+    response = csrf_client.post("/ws/default", data={}, content_type="application/json")
+    assert response.status_code == 403
+    assert response.content == b"Forbidden."  # the view's refusal, not the CSRF failure page

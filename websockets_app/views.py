@@ -1,0 +1,268 @@
+"""``WebSocketView``: API Gateway WebSocket events handled by an ordinary Django class-based view.
+
+Every event arrives as ``POST <URL_PREFIX><route>`` (see ``websockets_app.urls``): ``$connect`` -> ``connect``,
+``$disconnect`` -> ``disconnect``, ``$default`` -> ``default``, and a custom route key as it is. What the event is
+(CONNECT, MESSAGE or DISCONNECT) comes from the trusted gateway context, never from the URL or the body.
+
+Subclass it and write one method per handler::
+
+    class ChatView(WebSocketView):
+        def default(self, request, *args, **kwargs):
+            ...
+
+        def send(self, request, *args, **kwargs):  # {"action": "send", ...}
+            self.websocket_session.channel_name
+            return {"ok": True}  # a dict or list becomes a JSON response
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import BadRequest, ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from websockets_app.gateway import HTTP, GatewayContext
+from websockets_app.models import WebSocketSession
+from websockets_app.validators import validate_channel_name
+
+logger = logging.getLogger(__name__)
+
+_HANDLER_NAME_MAX_LENGTH = 64
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class WebSocketView(View):
+    """Base view for the routes of an API Gateway WebSocket API."""
+
+    http_method_names: ClassVar[list[str]] = ["post"]
+
+    # Body keys that pick the handler of a message: "handler" first, then "action" (the route selection key).
+    route_selection_key: ClassVar[str] = "action"
+    handler_selection_key: ClassVar[str] = "handler"
+
+    # Which methods a message may select. None: every public method this view's subclasses define.
+    ALLOWED_HANDLERS: ClassVar[Iterable[str] | None] = None
+    ADDITIONAL_ALLOWED_HANDLERS: ClassVar[Iterable[str]] = ()
+
+    # Django permissions, checked on connect and on every message: any one of / all of.
+    permissions_required: ClassVar[Iterable[str]] = ()
+    all_permissions_required: ClassVar[Iterable[str]] = ()
+
+    # HTTP integrations only: headers a $connect must carry (API Gateway forwards the client's handshake headers).
+    required_headers: ClassVar[Iterable[str]] = ("Sec-WebSocket-Key", "Sec-WebSocket-Version")
+    additional_required_headers: ClassVar[Iterable[str]] = ()
+
+    # as_view(debug=True) records why a request was refused in self.debug_log.
+    debug: bool = False
+
+    # Computed per subclass in __init_subclass__.
+    _allowed_handlers: ClassVar[frozenset[str]] = frozenset({"default"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._allowed_handlers = _allowed_handlers(cls)
+
+    # -- request lifecycle ---------------------------------------------------------------------------------------
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self.debug_log: list[str] = []
+        self.body: dict[str, Any] = {}
+        self.websocket_session: WebSocketSession | None = None
+        self.gateway_context = GatewayContext(trusted=False, via="none")
+        self.handler_name = ""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        self.gateway_context = GatewayContext.from_request(request)
+        if not self.gateway_context.trusted:
+            return self._refuse(403, "not from API Gateway (no trusted request context or integration secret)")
+        if request.method != "POST":
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        try:
+            if self.gateway_context.event_type == "CONNECT":
+                response = self._handle_connect(request, *args, **kwargs)
+            elif self.gateway_context.event_type == "DISCONNECT":
+                response = self.disconnect(request, *args, **kwargs)
+            else:
+                response = self._handle_message(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            return self._refuse(403, str(exc) or "permission denied")
+        except (BadRequest, ValidationError) as exc:
+            return self._refuse(400, _reason(exc))
+        return _as_response(response)
+
+    def _handle_connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if self.gateway_context.via == HTTP:
+            self._check_required_headers(request)
+        self.check_permissions(request.user)
+        return self.connect(request, *args, **kwargs)
+
+    def _handle_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        session = (
+            WebSocketSession.objects.select_related("user", "api_gateway")
+            .filter(connection_id=self.gateway_context.connection_id, connected=True)
+            .first()
+        )
+        if session is None:
+            raise PermissionDenied("unknown or closed connection")
+        self.websocket_session = session
+        request.user = session.user or AnonymousUser()
+        self.body = self.parse_body(request)
+        self.handler_name = self.select_handler(kwargs.get("route", ""))
+        self.check_permissions(request.user)
+        # Counted only once the message is accepted: a refused message writes nothing.
+        WebSocketSession.objects.filter(pk=session.pk).update(
+            request_count=F("request_count") + 1, updated_on=timezone.now()
+        )
+        return getattr(self, self.handler_name)(request, *args, **kwargs)
+
+    # -- the routes ------------------------------------------------------------------------------------------
+
+    def connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Record the new connection. Override to add checks and call ``super().connect(...)`` to keep the record."""
+        gateway = self.gateway_context.get_gateway()
+        channel = request.GET.get("channel") or gateway.default_channel_name
+        validate_channel_name(channel)
+        user = request.user if request.user.is_authenticated else None
+        session = WebSocketSession(
+            connection_id=self.gateway_context.connection_id, channel_name=channel, user=user, api_gateway=gateway
+        )
+        # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
+        WebSocketSession.objects.bulk_create(
+            [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
+        )
+        self.websocket_session = session
+        return None
+
+    def disconnect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Mark the connection closed, in one UPDATE."""
+        closed = WebSocketSession.objects.filter(connection_id=self.gateway_context.connection_id).mark_disconnected()
+        if not closed:
+            return self._refuse(404, "unknown or already closed connection")
+        return None
+
+    def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Messages no other handler claims. Does nothing unless overridden."""
+        return None
+
+    # -- helpers for subclasses ----------------------------------------------------------------------------------
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        """The message body as a JSON object; anything else is a bad request."""
+        if not request.body:
+            return {}
+        try:
+            body = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest("body is not JSON") from exc
+        if not isinstance(body, dict):
+            raise BadRequest("body is not a JSON object")
+        return body
+
+    def select_handler(self, route: str) -> str:
+        """The method that handles this message.
+
+        An explicit ``handler`` must name an allowed handler (else 400). Otherwise the ``action`` (route selection
+        key) or the route itself picks the handler when it names an allowed one, and ``default`` takes the rest.
+        """
+        allowed = type(self)._allowed_handlers
+        requested = self.body.get(self.handler_selection_key)
+        if requested is not None:
+            if not isinstance(requested, str) or requested not in allowed:
+                raise BadRequest("unknown handler")
+            return requested
+        action = self.body.get(self.route_selection_key)
+        if isinstance(action, str) and action in allowed:
+            return action
+        if route in allowed:
+            return route
+        return "default"
+
+    def check_permissions(self, user: Any) -> None:
+        """Raise PermissionDenied unless ``user`` has one of ``permissions_required`` and all of the other list."""
+        any_of = list(self.permissions_required)
+        all_of = list(self.all_permissions_required)
+        if any_of and not any(user.has_perm(permission) for permission in any_of):
+            raise PermissionDenied("missing permission")
+        if all_of and not user.has_perms(all_of):
+            raise PermissionDenied("missing permission")
+
+    def change_channel(self, channel_name: str) -> None:
+        """Move this connection to another channel (validated; one UPDATE)."""
+        if self.websocket_session is None:
+            raise ValueError("change_channel() needs a connected session (call it from a message handler).")
+        validate_channel_name(channel_name)
+        WebSocketSession.objects.filter(pk=self.websocket_session.pk).update(
+            channel_name=channel_name, updated_on=timezone.now()
+        )
+        self.websocket_session.channel_name = channel_name
+
+    def _check_required_headers(self, request: HttpRequest) -> None:
+        for header in [*self.required_headers, *self.additional_required_headers]:
+            if header not in request.headers:
+                raise BadRequest(f"missing header {header}")
+
+    def _debug(self, message: str) -> None:
+        """Record why a request was refused. Override to send it elsewhere."""
+        if self.debug:
+            self.debug_log.append(message)
+
+    def _refuse(self, status: int, reason: str) -> HttpResponse:
+        # The reason is for the operator (logs, debug_log); the client only learns the status.
+        context = self.gateway_context
+        self._debug(reason)
+        logger.warning(
+            "WebSocket request refused: %s",
+            reason,
+            extra={"status": status, "connection_id": context.connection_id, "event_type": context.event_type},
+        )
+        return HttpResponse(_GENERIC_MESSAGES[status], status=status, content_type="text/plain; charset=utf-8")
+
+
+_GENERIC_MESSAGES = {400: "Bad request.", 403: "Forbidden.", 404: "Not found."}
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    return str(exc) or "bad request"
+
+
+def _as_response(result: Any) -> HttpResponseBase:
+    if result is None:
+        return HttpResponse(status=200)
+    if isinstance(result, HttpResponseBase):
+        return result
+    if isinstance(result, dict | list):
+        return JsonResponse(result, safe=False)
+    raise TypeError(f"A WebSocket handler must return None, a response, a dict or a list, not {type(result).__name__}.")
+
+
+# Names that belong to the view machinery: no message can select them, whatever a subclass declares.
+FRAMEWORK_NAMES: frozenset[str] = frozenset(name for name in dir(WebSocketView) if name != "default")
+
+
+def _allowed_handlers(cls: type[WebSocketView]) -> frozenset[str]:
+    if cls.ALLOWED_HANDLERS is None:
+        declared = {name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name))}
+    else:
+        declared = set(cls.ALLOWED_HANDLERS)
+    declared |= set(cls.ADDITIONAL_ALLOWED_HANDLERS)
+    explicit = set(cls.ADDITIONAL_ALLOWED_HANDLERS) | set(cls.ALLOWED_HANDLERS or ())
+    forbidden = sorted(explicit & FRAMEWORK_NAMES)
+    if forbidden:
+        raise ImproperlyConfigured(f"{cls.__name__} allows framework methods as handlers: {', '.join(forbidden)}.")
+    for name in sorted(explicit):
+        if not (name.isidentifier() and len(name) <= _HANDLER_NAME_MAX_LENGTH and callable(getattr(cls, name, None))):
+            raise ImproperlyConfigured(f"{cls.__name__} allows handler {name!r}, which is not a method of the view.")
+    return frozenset((declared - FRAMEWORK_NAMES) | {"default"})
