@@ -10,7 +10,7 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install test test-postgres lint format local migrate clean
+.PHONY: help install test test-postgres lint format local migrate bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ migrate: install  ## Apply migrations to the local database
 
 local: migrate  ## Run the site on http://$(HOST):$(PORT) (SQLite, debug)
 	DJANGO_DEBUG=1 DJANGO_LOG_FORMAT=text $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+BENCHES := coldstart events
+
+bench: install  ## Run the benchmarks (JSON, each beside its baseline); fails if a target is missed
+	@status=0; for bench in $(BENCHES); do $(BIN)/python tests/bench/$$bench.py || status=1; done; exit $$status
 
 clean:  ## Remove the virtualenv, caches and the local database
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3

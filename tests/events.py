@@ -89,6 +89,29 @@ def disconnect_event(connection_id: str = CONNECTION_ID) -> dict:
     }
 
 
+def http_event(path: str, *, host: str = DOMAIN, method: str = "GET", query: str = "") -> dict:
+    """An HTTP API (payload v2) request."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": [],
+        "headers": {"host": host, "x-forwarded-proto": "https", "x-forwarded-port": "443", "user-agent": "pytest"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "h1t2t3p4a5",
+            "domainName": host,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": SOURCE_IP, "userAgent": "x"},
+            "requestId": "req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "timeEpoch": 1_795_000_000_000,
+        },
+        "isBase64Encoded": False,
+    }
+
+
 def schedule_event(job: str | None = None) -> dict:
     """An EventBridge schedule: with a job it is the target's constant input; without, the bare envelope."""
     if job is not None:

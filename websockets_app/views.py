@@ -24,13 +24,13 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import BadRequest, ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from websockets_app import message_queries
 from websockets_app.gateway import HTTP, GatewayContext
 from websockets_app.models import WebSocketSession
 from websockets_app.validators import validate_channel_name
@@ -108,11 +108,7 @@ class WebSocketView(View):
         return self.connect(request, *args, **kwargs)
 
     def _handle_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        session = (
-            WebSocketSession.objects.select_related("user", "api_gateway")
-            .filter(connection_id=self.gateway_context.connection_id, connected=True)
-            .first()
-        )
+        session = message_queries.connected_session(self.gateway_context.connection_id)
         if session is None:
             raise PermissionDenied("unknown or closed connection")
         self.websocket_session = session
@@ -121,9 +117,7 @@ class WebSocketView(View):
         self.handler_name = self.select_handler(kwargs.get("route", ""))
         self.check_permissions(request.user)
         # Counted only once the message is accepted: a refused message writes nothing.
-        WebSocketSession.objects.filter(pk=session.pk).update(
-            request_count=F("request_count") + 1, updated_on=timezone.now()
-        )
+        message_queries.count_message(session)
         return getattr(self, self.handler_name)(request, *args, **kwargs)
 
     # -- the routes ------------------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""MESSAGE events per second through ``infra.handlers.handler`` in one process (SQLite, production settings),
+with the queries each one costs, beside a baseline in the same run: the same Django stack answering a request
+that needs no database (an untrusted POST to the WebSocket URL, refused by the view).
+
+    .venv/bin/python tests/bench/events.py [--events 5000]
+
+Target: >= 1,000 MESSAGE events/s on one core, 2 queries each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.common import WS_DOMAIN, bench_env, emit, prepare
+
+TARGET_EVENTS_PER_SECOND = 1000
+TARGET_QUERIES = 2
+
+
+def measure(handle, events: list[dict]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds to handle every event."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for event in events:
+        handle(event, None)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000, help="MESSAGE events to time (at least 100)")
+    args = parser.parse_args(argv)
+    if args.events < 100:
+        parser.error("--events must be at least 100")
+
+    workdir = tempfile.TemporaryDirectory()
+    env = bench_env(Path(workdir.name))
+    prepare(env)
+    os.environ.update(env)
+    # Log lines and metrics go to stdout, as in Lambda; here they are formatted in full and then discarded.
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from infra.handlers import handler
+    from tests.events import connect_event, message_event
+
+    connection_id = "bench="
+    assert handler(connect_event(connection_id), None)["statusCode"] == 200
+    messages = [message_event({"action": "ping", "n": n}, connection_id=connection_id) for n in range(args.events)]
+    baseline_event = {
+        "httpMethod": "POST",
+        "path": "/ws/default",
+        "headers": {"Host": WS_DOMAIN, "X-Forwarded-Proto": "https"},
+        "body": "{}",
+        "isBase64Encoded": False,
+        "requestContext": {"stage": "production"},
+    }
+    baseline = [baseline_event] * args.events
+
+    statuses = {handler(event, None)["statusCode"] for event in messages[:50]}  # warm-up
+    statuses |= {handler(event, None)["statusCode"] for event in baseline[:1]}
+    with CaptureQueriesContext(connection) as queries:
+        handler(messages[0], None)
+    queries_per_event = len(queries.captured_queries)
+
+    base_wall, base_cpu = measure(handler, baseline)
+    msg_wall, msg_cpu = measure(handler, messages)
+    base_wall2, base_cpu2 = measure(handler, baseline)  # before and after, so drift shows
+    base_wall, base_cpu = (base_wall + base_wall2) / 2, (base_cpu + base_cpu2) / 2
+
+    per_second = args.events / msg_wall
+    result = {
+        "benchmark": "events",
+        "events": args.events,
+        "message_events_per_second": round(per_second),
+        "message_cpu_us_per_event": round(msg_cpu / args.events * 1e6),
+        "queries_per_message": queries_per_event,
+        "baseline_requests_per_second": round(args.events / base_wall),
+        "baseline_cpu_us_per_request": round(base_cpu / args.events * 1e6),
+        "message_cost_vs_baseline": round(msg_cpu / base_cpu, 2),
+        "statuses": sorted(statuses),
+        "target_events_per_second": TARGET_EVENTS_PER_SECOND,
+        "ok": per_second >= TARGET_EVENTS_PER_SECOND and queries_per_event == TARGET_QUERIES and statuses == {200, 403},
+    }
+    workdir.cleanup()
+    return emit(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
