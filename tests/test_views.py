@@ -107,6 +107,11 @@ def test_a_connect_with_a_bad_channel_is_refused_and_writes_nothing(api):
     assert not WebSocketSession.objects.exists()
 
 
+def test_a_bad_channel_from_an_unknown_api_registers_nothing(db):
+    assert handler(connect_event(query={"channel": "bad\x00"}), None)["statusCode"] == 400
+    assert not ApiGateway.objects.exists()
+
+
 def test_a_view_can_refuse_a_connect_before_it_is_recorded(api, settings):
     settings.WEBSOCKETS = {"URL_PREFIX": "/ticket/"}
     assert handler(connect_event(), None)["statusCode"] == 401

@@ -31,7 +31,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from websockets_app import message_queries
-from websockets_app.gateway import HTTP, GatewayContext
+from websockets_app.gateway import HTTP, NONE, GatewayContext
 from websockets_app.models import WebSocketSession
 from websockets_app.validators import validate_channel_name
 
@@ -79,7 +79,7 @@ class WebSocketView(View):
         self.debug_log: list[str] = []
         self.body: dict[str, Any] = {}
         self.websocket_session: WebSocketSession | None = None
-        self.gateway_context = GatewayContext(trusted=False, via="none")
+        self.gateway_context = GatewayContext(trusted=False, via=NONE)
         self.handler_name = ""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -124,9 +124,10 @@ class WebSocketView(View):
 
     def connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Record the new connection. Override to add checks and call ``super().connect(...)`` to keep the record."""
+        requested_channel = request.GET.get("channel", "")
+        validate_channel_name(requested_channel)  # before anything is written, the gateway's row included
         gateway = self.gateway_context.get_gateway()
-        channel = request.GET.get("channel") or gateway.default_channel_name
-        validate_channel_name(channel)
+        channel = requested_channel or gateway.default_channel_name
         user = request.user if request.user.is_authenticated else None
         session = WebSocketSession(
             connection_id=self.gateway_context.connection_id, channel_name=channel, user=user, api_gateway=gateway
