@@ -1,7 +1,7 @@
 """Posting one message to many connections at once: SigV4-signed requests over pooled aiohttp sessions.
 
 A boto3 client spends about a millisecond of CPU per ``post_to_connection``, which caps a process near a thousand
-messages a second however many threads it run. Here each request is signed by ``sigv4.ConnectionSigner`` (the
+messages a second however many threads it runs. Here each request is signed by ``sigv4.ConnectionSigner`` (the
 same signature botocore computes, at a tenth of the cost) and sent by aiohttp over a pooled session;
 ``tests/bench/fanout.py`` measures this against boto3 side by side.
 

@@ -2,7 +2,7 @@
 
 One run measures, against a local Management API stub in its own process (``tests/bench/stub.py``):
 
-* ``sequential_boto3``: the reference's way, one post at a time with a new boto3 client per post and a save
+* ``sequential_boto3``: the naive way, one post at a time with a new boto3 client per post and a save
   per gone row, on a subset;
 * ``boto3_thread_pool``: one shared boto3 client driven by a thread pool, gone rows marked in one UPDATE, on a
   subset;
@@ -264,7 +264,7 @@ def _boto3_client(endpoint: str, **config: Any) -> Any:
 
 
 def sequential_boto3(endpoint: str, subset: list[str]) -> None:
-    """The reference: per session, a new client, one post, and a save when the connection is gone."""
+    """The naive way: per session, a new client, one post, and a save when the connection is gone."""
     from websockets_app.models import WebSocketSession
 
     for session in WebSocketSession.objects.order_by("pk")[: len(subset)]:
