@@ -50,3 +50,45 @@ def make_session(db, gateway) -> Callable[..., WebSocketSession]:
         return WebSocketSession.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials from the environment only; no config files, no instance metadata, fresh clients."""
+    from websockets_app import aws
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    aws.reset()
+    yield
+    aws.reset()
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch):
+    """Retries without real waiting: the backoff schedule is tested on its own."""
+    from websockets_app import delivery
+
+    monkeypatch.setattr(delivery, "BACKOFF_BASE_SECONDS", 0.0005)
+
+
+@pytest.fixture
+def management_stub(settings, aws_credentials, fast_backoff):
+    """A Management API stub on 127.0.0.1 that records every request; the app posts to it."""
+    from tests.bench.stub import ManagementApiStub, StubThread
+    from websockets_app import concurrent_sender
+
+    with StubThread(ManagementApiStub(record_requests=True)) as running:
+        settings.WEBSOCKETS = {
+            "MANAGEMENT_ENDPOINT_URL": running.url,
+            "AWS_REGION": "eu-west-1",
+            "SEND_CONCURRENCY": 8,
+            "SEND_MAX_ATTEMPTS": 3,
+        }
+        yield running
+        concurrent_sender.shutdown()

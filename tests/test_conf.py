@@ -8,6 +8,11 @@ def test_defaults_apply_when_nothing_is_set(settings):
     assert ws_settings.URL_PREFIX == "/ws/"
     assert ws_settings.TOKEN_EXPIRY_SECONDS == 60
     assert ws_settings.MANAGEMENT_ENDPOINT_URL is None
+    assert ws_settings.SEND_CONCURRENCY == 200
+    assert ws_settings.SEND_MAX_ATTEMPTS == 6
+    assert ws_settings.FANOUT_QUEUE_URL is None
+    assert ws_settings.FANOUT_THRESHOLD == 5000
+    assert ws_settings.FANOUT_BATCH_SIZE == 1000
 
 
 def test_project_settings_override_defaults_and_changes_are_picked_up(settings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -16,6 +16,9 @@ from django.utils import timezone
 
 from websockets_app.conf import ws_settings
 from websockets_app.validators import validate_domain_name, validate_route_key, validate_tags
+
+if TYPE_CHECKING:
+    from websockets_app.messaging import SendResult
 
 DEFAULT_STAGE_NAME = "production"
 
@@ -186,6 +189,12 @@ class WebSocketSessionQuerySet(models.QuerySet):
         """Mark every connected row in the queryset as disconnected, in one UPDATE; returns the row count."""
         return self.filter(connected=True).update(connected=False, updated_on=timezone.now())
 
+    def send_message(self, data: Any) -> SendResult:
+        """Send ``data`` to the connected rows of this queryset (see ``websockets_app.messaging``)."""
+        from websockets_app.messaging import send_to_queryset
+
+        return send_to_queryset(self, data)
+
 
 class WebSocketSession(models.Model):
     """One WebSocket connection held by API Gateway, and who opened it."""
@@ -221,6 +230,12 @@ class WebSocketSession(models.Model):
 
     def __str__(self) -> str:
         return self.connection_id
+
+    def send_message(self, data: Any) -> SendResult:
+        """Send ``data`` to this connection (see ``websockets_app.messaging``); a gone one is marked disconnected."""
+        from websockets_app.messaging import send_to_sessions
+
+        return send_to_sessions([self], data)
 
 
 class WebSocketTokenQuerySet(models.QuerySet):

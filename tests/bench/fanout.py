@@ -1,0 +1,300 @@
+"""Fan-out benchmark, run from the repo root: `.venv/bin/python tests/bench/fanout.py [--sessions N]` (`make bench`).
+
+One run measures, against a local Management API stub in its own process (``tests/bench/stub.py``):
+
+* ``sequential_boto3``: the naive way, one post at a time with a new boto3 client per post and a save
+  per gone row, on a subset;
+* ``boto3_thread_pool``: one shared boto3 client driven by a thread pool, gone rows marked in one UPDATE, on a
+  subset;
+* ``sender``: this project's ``WebSocketSession.objects....send_message()`` on all N sessions.
+
+It prints one JSON object (messages/s and CPU microseconds per message for each, the ratios, and whether every
+live connection got the message exactly once and every gone row was marked) and exits non-zero when a target is
+missed. ``--check delivery`` enforces only the correctness checks (for quick runs on tiny inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+STUB = Path(__file__).resolve().with_name("stub.py")
+REGION = "eu-west-1"
+
+TARGET_MESSAGES_PER_SECOND = 5000
+TARGET_CPU_US_PER_MESSAGE = 200
+TARGET_RATIO_VS_SEQUENTIAL = 100
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Measure sending one message to many WebSocket connections.")
+    parser.add_argument("--sessions", type=int, default=10_000, help="sessions the sender posts to (default 10000)")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="stub latency per post (default 20)")
+    parser.add_argument("--gone-share", type=float, default=0.05, help="share of gone connections (default 0.05)")
+    parser.add_argument(
+        "--throttle-share", type=float, default=0.0, help="share of live connections throttled once (429) first"
+    )
+    parser.add_argument("--sequential-subset", type=int, default=200, help="posts for the sequential baseline")
+    parser.add_argument("--pool-subset", type=int, default=2000, help="posts for the thread-pool baseline")
+    parser.add_argument("--pool-workers", type=int, default=64, help="threads for the thread-pool baseline")
+    parser.add_argument("--concurrency", type=int, default=200, help="WEBSOCKETS['SEND_CONCURRENCY'] for the sender")
+    parser.add_argument("--check", choices=["all", "delivery"], default="all", help="which checks decide the exit code")
+    args = parser.parse_args(argv)
+    if args.sessions < 1 or not 0 <= args.gone_share < 1 or not 0 <= args.throttle_share < 1:
+        parser.error("--sessions must be positive and the shares in [0, 1).")
+    return args
+
+
+def connection_ids(count: int, gone_share: float, throttle_share: float) -> list[str]:
+    """Ids whose prefix tells the stub how to answer; gone ones, and throttled live ones, are spread evenly."""
+    ids = []
+    live = 0
+    for i in range(count):
+        if int((i + 1) * gone_share) > int(i * gone_share):
+            ids.append(f"gone-{i:07d}=")
+            continue
+        throttled = int((live + 1) * throttle_share) > int(live * throttle_share)
+        ids.append(f"throttle-{i:07d}=" if throttled else f"live-{i:07d}=")
+        live += 1
+    return ids
+
+
+class Stub:
+    """The stub in a child process; its counters are read over HTTP."""
+
+    def __init__(self, latency_ms: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(STUB), "--latency-ms", str(latency_ms)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{json.loads(self.process.stdout.readline())['port']}"
+
+    def _call(self, method: str, path: str) -> dict[str, int]:
+        request = urllib.request.Request(self.url + path, method=method)  # noqa: S310 (127.0.0.1 only)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            body = response.read()
+        return json.loads(body) if body else {}
+
+    def stats(self) -> dict[str, int]:
+        return self._call("GET", "/_stats")
+
+    def reset(self) -> None:
+        self._call("POST", "/_reset")
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def setup_django(stub_url: str, database_path: str, concurrency: int) -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DJANGO_SECRET_KEY": "bench-only-" + "x" * 50,
+            "DATABASE_URL": f"sqlite:///{database_path}",
+            "DJANGO_LOG_LEVEL": "CRITICAL",  # stdout carries the JSON result only
+            "WEBSOCKETS_MANAGEMENT_ENDPOINT_URL": stub_url,
+            "WEBSOCKETS_AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",  # the stub checks nothing; botocore needs something to sign with
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    sys.path.insert(0, str(REPO))
+    import django
+    from django.conf import settings
+
+    django.setup()
+    settings.WEBSOCKETS = {**settings.WEBSOCKETS, "SEND_CONCURRENCY": concurrency}
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def measure(run: Callable[[], Any]) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = run()
+    return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stub = Stub(args.latency_ms)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            setup_django(stub.url, os.path.join(tmp, "bench.sqlite3"), args.concurrency)
+            report = run_benchmark(args, stub)
+    finally:
+        stub.stop()
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from websockets_app.models import ApiGateway, WebSocketSession
+
+    gateway = ApiGateway.objects.create(api_name="bench", api_id="bench1", region=REGION)
+    ids = connection_ids(args.sessions, args.gone_share, args.throttle_share)
+    WebSocketSession.objects.bulk_create(
+        [WebSocketSession(connection_id=cid, channel_name="bench", api_gateway=gateway) for cid in ids],
+        batch_size=500,
+    )
+    payload = {"type": "chat", "room": "bench", "text": "Hello, everyone! " * 12, "sent_at": timezone.now()}
+
+    runs = {
+        "sequential_boto3": _run(stub, ids[: args.sequential_subset], lambda sub: sequential_boto3(stub.url, sub)),
+        "boto3_thread_pool": _run(
+            stub, ids[: args.pool_subset], lambda sub: thread_pool_boto3(stub.url, sub, args.pool_workers)
+        ),
+        "sender": _run(
+            stub, ids, lambda _: WebSocketSession.objects.in_channel("bench").send_message(payload), sender=True
+        ),
+    }
+    sender, sequential, pool = runs["sender"], runs["sequential_boto3"], runs["boto3_thread_pool"]
+    ratios = {
+        "rate_vs_sequential": _ratio(sender["messages_per_second"], sequential["messages_per_second"]),
+        "rate_vs_thread_pool": _ratio(sender["messages_per_second"], pool["messages_per_second"]),
+        "cpu_saving_vs_sequential": _ratio(sequential["cpu_us_per_message"], sender["cpu_us_per_message"]),
+        "cpu_saving_vs_thread_pool": _ratio(pool["cpu_us_per_message"], sender["cpu_us_per_message"]),
+    }
+    missed = [f"{name}: {problem}" for name, run in runs.items() for problem in run["problems"]]
+    if args.check == "all":
+        if sender["messages_per_second"] < TARGET_MESSAGES_PER_SECOND:
+            missed.append(f"sender: {sender['messages_per_second']} messages/s < {TARGET_MESSAGES_PER_SECOND}")
+        if sender["cpu_us_per_message"] > TARGET_CPU_US_PER_MESSAGE:
+            missed.append(f"sender: {sender['cpu_us_per_message']} us CPU per message > {TARGET_CPU_US_PER_MESSAGE}")
+        if ratios["rate_vs_sequential"] < TARGET_RATIO_VS_SEQUENTIAL:
+            missed.append(
+                f"sender: {ratios['rate_vs_sequential']}x the sequential rate < {TARGET_RATIO_VS_SEQUENTIAL}x"
+            )
+    return {
+        "config": {
+            "sessions": args.sessions,
+            "latency_ms": args.latency_ms,
+            "gone_share": args.gone_share,
+            "throttle_share": args.throttle_share,
+            "sender_concurrency": args.concurrency,
+            "pool_workers": args.pool_workers,
+            "payload_bytes": len(json.dumps(payload, default=str, separators=(",", ":"))),
+            "cpus": os.cpu_count(),
+        },
+        "runs": runs,
+        "ratios": ratios,
+        "targets": {
+            "messages_per_second": TARGET_MESSAGES_PER_SECOND,
+            "cpu_us_per_message": TARGET_CPU_US_PER_MESSAGE,
+            "rate_vs_sequential": TARGET_RATIO_VS_SEQUENTIAL,
+            "enforced": args.check == "all",
+        },
+        "missed": missed,
+        "ok": not missed,
+    }
+
+
+def _run(stub: Stub, subset: list[str], send: Callable[[list[str]], Any], sender: bool = False) -> dict[str, Any]:
+    """Reset the stub and the rows, run one way of sending, and check what arrived and what was marked."""
+    from websockets_app.models import WebSocketSession
+
+    WebSocketSession.objects.update(connected=True)
+    stub.reset()
+    result, wall, cpu = measure(lambda: send(subset))
+    stats = stub.stats()
+
+    live = [cid for cid in subset if not cid.startswith("gone-")]
+    gone = [cid for cid in subset if cid.startswith("gone-")]
+    marked = set(WebSocketSession.objects.filter(connected=False).values_list("connection_id", flat=True))
+    problems = []
+    if stats.get("delivered_connections", 0) != len(live):
+        problems.append(f"{stats.get('delivered_connections', 0)} connections got the message, {len(live)} are live")
+    if stats.get("delivered_posts", 0) != stats.get("delivered_connections", 0):
+        problems.append("some connections got the message more than once")
+    if marked != set(gone):
+        problems.append(f"{len(marked & set(gone))} of {len(gone)} gone rows marked, {len(marked - set(gone))} wrongly")
+    if sender and (len(result.sent), len(result.gone), len(result.failed)) != (len(live), len(gone), 0):
+        problems.append(f"the result says {result}")
+    return {
+        "messages": len(subset),
+        "seconds": round(wall, 3),
+        "messages_per_second": round(len(subset) / wall, 1),
+        "cpu_us_per_message": round(cpu / len(subset) * 1e6, 1),
+        "delivered": stats.get("delivered_connections", 0),
+        "live": len(live),
+        "gone_marked": len(marked & set(gone)),
+        "gone": len(gone),
+        "throttled": sum(cid.startswith("throttle-") for cid in subset),
+        "throttled_then_retried": stats.get("LimitExceededException", 0),
+        "stub_cpu_us_per_request": round(stats.get("cpu_us", 0) / max(1, stats.get("requests", 1)), 1),
+        "problems": problems,
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 1) if b else 0.0
+
+
+def _boto3_client(endpoint: str, **config: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        config=Config(**config) if config else None,
+    )
+
+
+def sequential_boto3(endpoint: str, subset: list[str]) -> None:
+    """The naive way: per session, a new client, one post, and a save when the connection is gone."""
+    from websockets_app.models import WebSocketSession
+
+    for session in WebSocketSession.objects.order_by("pk")[: len(subset)]:
+        client = _boto3_client(endpoint)
+        try:
+            client.post_to_connection(ConnectionId=session.connection_id, Data=b"x" * 300)
+        except client.exceptions.GoneException:
+            session.connected = False
+            session.save()
+
+
+def thread_pool_boto3(endpoint: str, subset: list[str], workers: int) -> None:
+    """One shared client (pool sized to the threads), posts from a thread pool, gone rows marked in one UPDATE."""
+    from websockets_app.models import WebSocketSession
+
+    client = _boto3_client(endpoint, max_pool_connections=workers, retries={"mode": "standard", "max_attempts": 6})
+    body = b"x" * 300
+
+    def post(connection_id: str) -> str | None:
+        try:
+            client.post_to_connection(ConnectionId=connection_id, Data=body)
+        except client.exceptions.GoneException:
+            return connection_id
+        return None
+
+    rows = list(WebSocketSession.objects.order_by("pk").values_list("connection_id", flat=True)[: len(subset)])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        gone = [cid for cid in pool.map(post, rows) if cid is not None]
+    WebSocketSession.objects.filter(connection_id__in=gone).update(connected=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Very large sends through SQS: the connection ids are split into batches, each an SQS message with the payload.
+
+A fan-out function (``infra/fanout.py``) consumes the queue and posts each batch concurrently, so a send to a
+hundred thousand connections does not have to fit in the calling request. The message format is versioned:
+
+    {"v": 1, "endpoint": "https://…/production", "region": "eu-west-1",
+     "encoding": "text" | "base64", "payload": "…", "connections": ["id1", "id2", …]}
+
+``payload`` is the exact bytes to post: as a string when they are UTF-8 text (JSON, usually), else base64.
+Every message stays within SQS's 256 KiB, and so does every ``SendMessageBatch`` call.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from websockets_app import aws
+from websockets_app.conf import ws_settings
+from websockets_app.delivery import Failure, Target
+
+FORMAT_VERSION = 1
+SQS_MAX_BYTES = 256 * 1024
+SQS_MAX_ENTRIES_PER_CALL = 10
+QUEUE_ERROR = "QueueError"
+_QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+
+
+class FanoutFormatError(ValueError):
+    """A queue message that is not a fan-out batch this version understands."""
+
+
+@dataclass(frozen=True)
+class FanoutBatch:
+    endpoint: str
+    region: str
+    payload: bytes
+    connection_ids: list[str]
+
+    @property
+    def targets(self) -> list[Target]:
+        return [Target(connection_id, self.endpoint, self.region) for connection_id in self.connection_ids]
+
+
+def _payload_fields(body: bytes) -> dict[str, str]:
+    """The smaller faithful text form of the body: itself (UTF-8) or base64."""
+    candidates = [{"encoding": "base64", "payload": base64.b64encode(body).decode("ascii")}]
+    with contextlib.suppress(UnicodeDecodeError):
+        candidates.append({"encoding": "text", "payload": body.decode("utf-8")})
+    return min(candidates, key=lambda fields: len(json.dumps(fields["payload"])))
+
+
+def split_into_messages(targets: Sequence[Target], body: bytes, batch_size: int) -> Iterator[tuple[list[str], str]]:
+    """Yield ``(connection_ids, message_body)``: at most ``batch_size`` ids per message, one endpoint each."""
+    payload = _payload_fields(body)
+    by_endpoint: dict[tuple[str, str], list[str]] = {}
+    for target in targets:
+        by_endpoint.setdefault((target.endpoint, target.region), []).append(target.connection_id)
+
+    for (endpoint, region), connection_ids in by_endpoint.items():
+        document = {"v": FORMAT_VERSION, "endpoint": endpoint, "region": region, **payload, "connections": []}
+        empty_size = len(json.dumps(document).encode())
+        batch: list[str] = []
+        size = empty_size
+        for connection_id in connection_ids:
+            cost = len(json.dumps(connection_id).encode()) + 2  # the quoted id and its ", " separator
+            if batch and (len(batch) >= batch_size or size + cost > SQS_MAX_BYTES):
+                yield batch, json.dumps({**document, "connections": batch})
+                batch, size = [], empty_size
+            batch.append(connection_id)
+            size += cost
+        if batch:
+            yield batch, json.dumps({**document, "connections": batch})
+
+
+def decode_message(text: str) -> FanoutBatch:
+    """Parse one queue message; ``FanoutFormatError`` says what is wrong with it."""
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise FanoutFormatError(f"Not JSON: {exc}") from exc
+    if not isinstance(document, dict) or document.get("v") != FORMAT_VERSION:
+        raise FanoutFormatError(f"Not a version {FORMAT_VERSION} fan-out batch.")
+    endpoint, region = document.get("endpoint"), document.get("region")
+    connections, encoding, payload = document.get("connections"), document.get("encoding"), document.get("payload")
+    if not (isinstance(endpoint, str) and endpoint.startswith(("https://", "http://"))) or not isinstance(region, str):
+        raise FanoutFormatError("The batch has no valid endpoint or region.")
+    if not (isinstance(connections, list) and connections and all(isinstance(c, str) and c for c in connections)):
+        raise FanoutFormatError("The batch has no list of connection ids.")
+    if not isinstance(payload, str) or encoding not in {"text", "base64"}:
+        raise FanoutFormatError("The batch has no payload.")
+    try:
+        body = payload.encode("utf-8") if encoding == "text" else base64.b64decode(payload, validate=True)
+    except ValueError as exc:
+        raise FanoutFormatError(f"The payload cannot be decoded: {exc}") from exc
+    return FanoutBatch(endpoint, region, body, connections)
+
+
+def queue_region(queue_url: str) -> str:
+    """The region in an SQS queue URL, else the configured one."""
+    match = _QUEUE_REGION.match(queue_url)
+    return match.group(1) if match else ws_settings.region or "us-east-1"
+
+
+def enqueue(queue_url: str, targets: Sequence[Target], body: bytes) -> tuple[int, list[Failure]]:
+    """Put the batches on the queue; returns the number of messages sent and the connections not queued."""
+    sqs = aws.client("sqs", queue_region(queue_url))
+    messages = list(split_into_messages(targets, body, ws_settings.FANOUT_BATCH_SIZE))
+    queued = 0
+    not_queued: list[Failure] = []
+    for call in _group_for_calls(messages):
+        entries = [{"Id": str(index), "MessageBody": text} for index, (_, text) in enumerate(call)]
+        try:
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:  # any SQS or botocore failure leaves these connections unqueued
+            for ids, _ in call:
+                not_queued.extend(_not_queued(ids, type(exc).__name__, str(exc)))
+            continue
+        for failed in response.get("Failed", []):
+            ids = call[int(failed["Id"])][0]
+            not_queued.extend(_not_queued(ids, failed.get("Code", ""), failed.get("Message", "")))
+        queued += len(response.get("Successful", []))
+    return queued, not_queued
+
+
+def _not_queued(connection_ids: list[str], code: str, message: str) -> list[Failure]:
+    return [
+        Failure(connection_id, f"{QUEUE_ERROR}:{code}" if code else QUEUE_ERROR, message)
+        for connection_id in connection_ids
+    ]
+
+
+def _group_for_calls(messages: list[tuple[list[str], str]]) -> Iterator[list[tuple[list[str], str]]]:
+    """Group messages into ``SendMessageBatch`` calls: at most 10 entries and 256 KiB per call."""
+    call: list[tuple[list[str], str]] = []
+    size = 0
+    for message in messages:
+        message_size = len(message[1].encode())
+        if call and (len(call) >= SQS_MAX_ENTRIES_PER_CALL or size + message_size > SQS_MAX_BYTES):
+            yield call
+            call, size = [], 0
+        call.append(message)
+        size += message_size
+    if call:
+        yield call

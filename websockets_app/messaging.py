@@ -1,0 +1,333 @@
+"""Server -> client messages through the API Gateway Management API.
+
+    session.send_message({"type": "reply"})                            # one connection
+    WebSocketSession.objects.in_channel("lobby").send_message(data)    # a queryset: its connected rows
+    send_to_channel("lobby", data)   send_to_user(user, data)   broadcast(data)
+    close(session)                   info(session)
+
+Every send encodes the message once, posts it to each connection's own gateway endpoint, marks the connections
+API Gateway reports gone as disconnected in one UPDATE, and returns a ``SendResult``. One connection failing
+never stops the others. A send to one connection runs in the calling thread through boto3's client; larger
+sends go through ``concurrent_sender``; above ``FANOUT_THRESHOLD`` connections, with a ``FANOUT_QUEUE_URL``,
+the ids are handed to SQS in batches (``fanout``) and a fan-out function delivers them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from websockets_app.conf import ws_settings
+from websockets_app.delivery import (
+    Delivery,
+    Failure,
+    ManagementApiError,
+    MessagingError,
+    PayloadError,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from websockets_app.fanout import FanoutBatch
+    from websockets_app.models import ApiGateway, WebSocketSession, WebSocketSessionQuerySet
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Failure",
+    "ManagementApiError",
+    "MessagingError",
+    "PayloadError",
+    "SendResult",
+    "broadcast",
+    "close",
+    "encode_payload",
+    "info",
+    "send_to_channel",
+    "send_to_queryset",
+    "send_to_sessions",
+    "send_to_user",
+]
+
+logger = logging.getLogger(__name__)
+
+# API Gateway's limit for one message posted to a connection.
+MAX_PAYLOAD_BYTES = 128 * 1024
+# Sends to this many connections or fewer run in the calling thread through boto3's client: no event loop,
+# no thread hand-off, and the same client serves close() and info().
+BOTO3_MAX_TARGETS = 1
+# Failure codes for sessions that cannot be posted to at all.
+NO_API_GATEWAY = "NoApiGateway"
+NO_ENDPOINT = "NoEndpoint"
+
+
+@dataclass
+class SendResult:
+    """What happened to one send. ``failed`` holds the connection ids with AWS's error codes."""
+
+    sent: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    queued: int = 0  # connections handed to the fan-out queue, to be delivered by the fan-out function
+    batches: int = 0  # queue messages holding them
+    duration: float = 0.0  # seconds
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def add(self, delivery: Delivery) -> None:
+        self.sent.extend(delivery.sent)
+        self.gone.extend(delivery.gone)
+        self.failed.extend(delivery.failed)
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.sent)} sent", f"{len(self.gone)} gone", f"{len(self.failed)} failed"]
+        if self.batches:
+            parts.append(f"{self.queued} queued in {self.batches} batches")
+        return f"{', '.join(parts)} in {self.duration * 1000:.0f} ms"
+
+
+def encode_payload(data: Any) -> bytes:
+    """The bytes to post: ``bytes`` as they are, ``str`` as UTF-8, anything else as JSON (dates, UUIDs, Decimals)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        body = bytes(data)
+    elif isinstance(data, str):
+        body = data.encode("utf-8")
+    else:
+        try:
+            body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"The message cannot be encoded as JSON: {exc}") from exc
+    if not body:
+        raise PayloadError("The message is empty; API Gateway does not deliver empty messages.")
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(
+            f"The message is {len(body)} bytes; API Gateway accepts at most {MAX_PAYLOAD_BYTES} bytes (128 KB)."
+        )
+    return body
+
+
+# --- Sending ------------------------------------------------------------------------------------------------
+
+
+def send_to_sessions(sessions: Iterable[WebSocketSession], data: Any) -> SendResult:
+    """Send to these session objects as they are (used by ``WebSocketSession.send_message``).
+
+    The sessions' in-memory ``connected`` flag is updated for those found gone.
+    """
+    started = time.perf_counter()
+    body = encode_payload(data)
+    sessions = list(sessions)
+    gateways = {session.api_gateway_id: session.api_gateway for session in sessions if session.api_gateway_id}
+    result = _send(((s.connection_id, s.api_gateway_id) for s in sessions), gateways, body, started)
+    if result.gone:
+        gone = set(result.gone)
+        for session in sessions:
+            if session.connection_id in gone:
+                session.connected = False
+    return result
+
+
+def send_to_queryset(queryset: WebSocketSessionQuerySet, data: Any) -> SendResult:
+    """Send to the connected sessions of a queryset, each through its own gateway's endpoint.
+
+    Two queries fetch the connection ids and their gateways, whatever the number of rows.
+    """
+    from websockets_app.models import ApiGateway
+
+    started = time.perf_counter()
+    body = encode_payload(data)
+    if queryset.query.is_sliced:  # a sliced queryset cannot be filtered any further
+        rows = [
+            (cid, gid) for cid, gid, on in queryset.values_list("connection_id", "api_gateway_id", "connected") if on
+        ]
+    else:
+        rows = list(queryset.filter(connected=True).values_list("connection_id", "api_gateway_id"))
+    gateway_ids = {gateway_id for _, gateway_id in rows if gateway_id is not None}
+    gateways = ApiGateway.objects.in_bulk(gateway_ids) if gateway_ids else {}
+    return _send(rows, gateways, body, started)
+
+
+def send_to_channel(channel_name: str, data: Any) -> SendResult:
+    """Send to every connected session in a channel."""
+    from websockets_app.models import WebSocketSession
+
+    return send_to_queryset(WebSocketSession.objects.in_channel(channel_name), data)
+
+
+def send_to_user(user: Any, data: Any) -> SendResult:
+    """Send to every connected session of a user (a user object or its primary key)."""
+    from websockets_app.models import WebSocketSession
+
+    return send_to_queryset(WebSocketSession.objects.filter(user=user), data)
+
+
+def broadcast(data: Any) -> SendResult:
+    """Send to every connected session."""
+    from websockets_app.models import WebSocketSession
+
+    return send_to_queryset(WebSocketSession.objects.all(), data)
+
+
+def deliver(targets: Sequence[Target], body: bytes) -> Delivery:
+    """Post ``body`` to the targets with the transport that suits their number. No database access."""
+    if len(targets) <= BOTO3_MAX_TARGETS:
+        from websockets_app import management_api
+
+        return management_api.post_each(targets, body)
+    from websockets_app import concurrent_sender
+
+    return concurrent_sender.deliver(
+        targets, body, concurrency=ws_settings.SEND_CONCURRENCY, max_attempts=ws_settings.SEND_MAX_ATTEMPTS
+    )
+
+
+def deliver_batch(batch: FanoutBatch) -> SendResult:
+    """Deliver one batch taken from the fan-out queue and mark its gone connections (the consumer's work)."""
+    from websockets_app import concurrent_sender
+
+    started = time.perf_counter()
+    result = SendResult()
+    result.add(
+        concurrent_sender.deliver(
+            batch.targets,
+            batch.payload,
+            concurrency=ws_settings.SEND_CONCURRENCY,
+            max_attempts=ws_settings.SEND_MAX_ATTEMPTS,
+        )
+    )
+    mark_gone(result.gone)
+    result.duration = time.perf_counter() - started
+    _log(result)
+    return result
+
+
+def mark_gone(connection_ids: Sequence[str]) -> int:
+    """Mark these connections disconnected; one UPDATE (split only past the database's parameter limit)."""
+    from websockets_app.models import WebSocketSession
+
+    if not connection_ids:
+        return 0
+    # Three parameters besides the ids: connected=True in the WHERE, connected and updated_on in the SET.
+    chunk = (db_connection.features.max_query_params or len(connection_ids) + 3) - 3
+    now = timezone.now()
+    return sum(
+        WebSocketSession.objects.filter(connection_id__in=connection_ids[start : start + chunk], connected=True).update(
+            connected=False, updated_on=now
+        )
+        for start in range(0, len(connection_ids), chunk)
+    )
+
+
+def _send(
+    rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway], body: bytes, started: float
+) -> SendResult:
+    targets, result = _resolve(rows, gateways)
+    queue_url = ws_settings.FANOUT_QUEUE_URL
+    if queue_url and len(targets) > ws_settings.FANOUT_THRESHOLD:
+        from websockets_app import fanout
+
+        result.batches, not_queued = fanout.enqueue(queue_url, targets, body)
+        result.queued = len(targets) - len(not_queued)
+        result.failed.extend(not_queued)
+    else:
+        result.add(deliver(targets, body))
+        mark_gone(result.gone)
+    result.duration = time.perf_counter() - started
+    _log(result)
+    return result
+
+
+def _resolve(
+    rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway]
+) -> tuple[list[Target], SendResult]:
+    """Targets for the rows that can be posted to; a result holding failures for those that cannot."""
+    endpoints: dict[int, tuple[str, str] | str] = {}
+    for gateway_id, gateway in gateways.items():
+        try:
+            # The signing region for a configured local endpoint may be unknown; any region signs for it.
+            endpoints[gateway_id] = (gateway.management_endpoint_url, gateway.effective_region or "us-east-1")
+        except ValueError as exc:
+            endpoints[gateway_id] = str(exc)
+    targets: list[Target] = []
+    result = SendResult()
+    for connection_id, gateway_id in rows:
+        if gateway_id is None:
+            reason = "The session has no API Gateway, so there is no endpoint to post to."
+            result.failed.append(Failure(connection_id, NO_API_GATEWAY, reason))
+            continue
+        endpoint = endpoints.get(gateway_id, f"API Gateway {gateway_id} does not exist.")
+        if isinstance(endpoint, str):
+            result.failed.append(Failure(connection_id, NO_ENDPOINT, endpoint))
+        else:
+            targets.append(Target(connection_id, *endpoint))
+    return targets, result
+
+
+def _log(result: SendResult) -> None:
+    if result.failed:
+        codes = sorted({failure.code for failure in result.failed})
+        logger.warning("Send finished with failures: %s (codes: %s).", result, ", ".join(codes))
+    else:
+        logger.debug("Send finished: %s.", result)
+
+
+# --- One connection: close and info ---------------------------------------------------------------------------
+
+
+def close(connection: WebSocketSession | str) -> bool:
+    """Close a connection (``delete_connection``) and mark its session disconnected.
+
+    Returns False when API Gateway says it was already gone. Raises ``ManagementApiError`` when AWS refuses.
+    """
+    from websockets_app import management_api
+
+    session = _session_for(connection)
+    closed = management_api.delete_connection(_target_for(session))
+    mark_gone([session.connection_id])
+    session.connected = False
+    return closed
+
+
+def info(connection: WebSocketSession | str) -> dict[str, Any] | None:
+    """API Gateway's facts about a connection (``get_connection``): connectedAt, identity, lastActiveAt.
+
+    None when the connection is gone (its session is then marked disconnected).
+    """
+    from websockets_app import management_api
+
+    session = _session_for(connection)
+    facts = management_api.get_connection(_target_for(session))
+    if facts is None:
+        mark_gone([session.connection_id])
+        session.connected = False
+    return facts
+
+
+def _session_for(connection: WebSocketSession | str) -> WebSocketSession:
+    from websockets_app.models import WebSocketSession
+
+    if isinstance(connection, WebSocketSession):
+        return connection
+    try:
+        return WebSocketSession.objects.select_related("api_gateway").get(connection_id=connection)
+    except WebSocketSession.DoesNotExist:
+        raise MessagingError(f"There is no session with connection id {connection!r}.") from None
+
+
+def _target_for(session: WebSocketSession) -> Target:
+    gateway = session.api_gateway
+    if gateway is None:
+        raise MessagingError(f"Session {session.connection_id!r} has no API Gateway, so it cannot be reached.")
+    try:
+        return Target(session.connection_id, gateway.management_endpoint_url, gateway.effective_region or "us-east-1")
+    except ValueError as exc:
+        raise MessagingError(str(exc)) from exc
