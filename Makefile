@@ -45,7 +45,7 @@ migrate: install  ## Apply migrations to the local database
 local: migrate  ## Run the site on http://$(HOST):$(PORT) (SQLite, debug)
 	DJANGO_DEBUG=1 DJANGO_LOG_FORMAT=text $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-BENCHES := coldstart events
+BENCHES := coldstart events fanout
 
 bench: install  ## Run the benchmarks (JSON, each beside its baseline); fails if a target is missed
 	@status=0; for bench in $(BENCHES); do $(BIN)/python tests/bench/$$bench.py || status=1; done; exit $$status

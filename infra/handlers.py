@@ -64,8 +64,11 @@ def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS batch of fan-out sends -> the Management API."""
-    raise NotImplementedError("Fan-out through SQS is not part of this build yet.")
+    """SQS batch of fan-out sends -> posts to the Management API, answered with a partial batch response."""
+    from infra.fanout import handle_fanout_batch  # imports the senders: only fan-out containers pay for them
+
+    with observability.invocation("fanout", context):
+        return handle_fanout_batch(event, context)
 
 
 _HANDLERS = {

@@ -156,6 +156,7 @@ WEBSOCKETS: dict[str, object] = {
     for key, value in {
         "MANAGEMENT_ENDPOINT_URL": env_str("WEBSOCKETS_MANAGEMENT_ENDPOINT_URL") or None,
         "AWS_REGION": env_str("WEBSOCKETS_AWS_REGION") or None,
+        "FANOUT_QUEUE_URL": env_str("WEBSOCKETS_FANOUT_QUEUE_URL") or None,
     }.items()
     if value is not None
 }

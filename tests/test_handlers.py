@@ -80,9 +80,9 @@ def test_manage_events_run_the_command():
     assert handlers.handler({"manage": "check"}, None)["exit_code"] == 0
 
 
-def test_fanout_is_not_available_yet():
-    with pytest.raises(NotImplementedError):
-        handlers.handler(samples.sqs_event("{}"), None)
+def test_sqs_events_reach_the_fanout_consumer():
+    result = handlers.handler(samples.sqs_event("not a fan-out batch"), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
 
 
 @pytest.mark.parametrize(
