@@ -149,6 +149,7 @@ class TestApiGatewayAdmin:
         """The add form as a browser posts it: the gateway's fields plus one inline route."""
         return {
             "api_name": "site",
+            "integration_type": "HTTP_PROXY",
             "api_key_selection_expression": "$request.header.x-api-key",
             "route_selection_expression": "$request.body.action",
             "route_key": "$default",
