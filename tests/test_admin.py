@@ -188,7 +188,7 @@ class TestApiGatewayAdmin:
         ("action", "fields", "message"),
         [
             ("create_api_gateway", {}, "needs a target base endpoint first"),
-            ("create_api_gateway", {"target_base_endpoint": "https://x.test/ws/"}, "not available in this version"),
+            ("create_api_gateway", {"integration_type": "AWS_PROXY"}, "needs a Lambda function ARN first"),
             ("create_api_gateway", {"api_created": True}, "has already been created"),
             ("create_custom_domain", {}, "before its custom domain"),
             ("create_custom_domain", {"api_created": True}, "needs a domain name and a certificate ARN"),
