@@ -192,6 +192,7 @@ class TestApiGatewayAdmin:
             ("create_api_gateway", {"api_created": True}, "has already been created"),
             ("create_custom_domain", {}, "before its custom domain"),
             ("create_custom_domain", {"api_created": True}, "needs a domain name and a certificate ARN"),
+            ("update_api_gateway", {}, "Create API Gateway 'chat-api' first"),
         ],
     )
     def test_actions_report_each_failure_against_the_gateway(self, admin_client, action, fields, message, caplog):
