@@ -400,6 +400,15 @@ class TestCustomDomain:
         assert site.custom_domain_created
         assert site.alias_record_zone_id == zone
 
+    def test_an_update_leaves_the_domain_mapping_and_record_in_place(self, aws, created, zone):
+        provisioning.create_custom_domain(created)
+        aws.expect_stage_update(created, description="live traffic")
+        aws.expect_deployment(created)
+        provisioning.update_api_gateway(reload(created))
+        assert len(aws.apigw.get_api_mappings(DomainName="ws.example.com")["Items"]) == 1
+        assert len(aws.records(zone)) == 1
+        assert reload(created).custom_domain_created
+
     def test_without_a_hosted_zone_no_record_is_written(self, aws, created, zone):
         created.hosted_zone_id = ""
         created.save()

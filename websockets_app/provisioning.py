@@ -476,8 +476,6 @@ def _sync_everything(run: _Run) -> None:
     _sync_stage(run)
     _deploy(run)
     ApiGatewayAdditionalRoute.objects.filter(pk__in=[route.pk for route in routes]).update(deployed=True)
-    if gateway.custom_domain_created and gateway.alias_record_zone_id:
-        _upsert_alias_record(run)
     gateway.api_created = True
     run.save("api_created")
 
