@@ -92,3 +92,29 @@ def management_stub(settings, aws_credentials, fast_backoff):
         }
         yield running
         concurrent_sender.shutdown()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """A fake AWS (see tests/aws.py) that ``websockets_app.provisioning`` talks to; no call leaves the process."""
+    from moto import mock_aws
+    from moto.apigatewayv2.models import DomainName
+
+    from tests.aws import REGION, FakeAws, fill_domain_target
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    original_init = DomainName.__init__
+
+    def domain_init(self, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        fill_domain_target(self)
+
+    monkeypatch.setattr(DomainName, "__init__", domain_init)
+    with mock_aws():
+        fake = FakeAws()
+        monkeypatch.setattr("websockets_app.provisioning.make_client", fake.make_client)
+        yield fake
+        fake.stubber.assert_no_pending_responses()

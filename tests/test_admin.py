@@ -149,6 +149,7 @@ class TestApiGatewayAdmin:
         """The add form as a browser posts it: the gateway's fields plus one inline route."""
         return {
             "api_name": "site",
+            "integration_type": "HTTP_PROXY",
             "api_key_selection_expression": "$request.header.x-api-key",
             "route_selection_expression": "$request.body.action",
             "route_key": "$default",
@@ -187,10 +188,11 @@ class TestApiGatewayAdmin:
         ("action", "fields", "message"),
         [
             ("create_api_gateway", {}, "needs a target base endpoint first"),
-            ("create_api_gateway", {"target_base_endpoint": "https://x.test/ws/"}, "not available in this version"),
+            ("create_api_gateway", {"integration_type": "AWS_PROXY"}, "needs a Lambda function ARN first"),
             ("create_api_gateway", {"api_created": True}, "has already been created"),
             ("create_custom_domain", {}, "before its custom domain"),
             ("create_custom_domain", {"api_created": True}, "needs a domain name and a certificate ARN"),
+            ("update_api_gateway", {}, "Create API Gateway 'chat-api' first"),
         ],
     )
     def test_actions_report_each_failure_against_the_gateway(self, admin_client, action, fields, message, caplog):

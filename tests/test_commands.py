@@ -12,8 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from tests.aws import REGION
 from websockets_app import provisioning
-from websockets_app.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
+from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,13 +92,16 @@ class TestCleanupWebSocketTokens:
             run("cleanupWebSocketTokens", "--token-age", "300")
 
 
+PROVISIONING_COMMANDS = ["createApiGateway", "createCustomDomain", "updateApiGateway", "deleteApiGateway"]
+
+
 class TestProvisioningCommands:
-    @pytest.mark.parametrize("command", ["createApiGateway", "createCustomDomain"])
+    @pytest.mark.parametrize("command", PROVISIONING_COMMANDS)
     def test_pk_is_required(self, command):
         with pytest.raises(CommandError, match="--pk"):
             run(command)
 
-    @pytest.mark.parametrize("command", ["createApiGateway", "createCustomDomain"])
+    @pytest.mark.parametrize("command", PROVISIONING_COMMANDS)
     def test_unknown_pk_is_a_clear_error(self, command):
         with pytest.raises(CommandError, match="No ApiGateway with pk=999"):
             run(command, "--pk", "999")
@@ -117,6 +121,7 @@ class TestProvisioningCommands:
         [
             ("createApiGateway", "create_api_gateway", "Create API Gateway"),
             ("createCustomDomain", "create_custom_domain", "Create Custom Domain"),
+            ("updateApiGateway", "update_api_gateway", "Update API Gateway"),
         ],
     )
     def test_success_is_reported(self, make_gateway, monkeypatch, command, function, step):
@@ -139,3 +144,79 @@ class TestProvisioningCommands:
         result = manage("createApiGateway", "--pk", "1")
         assert result.returncode == 1
         assert result.stderr.strip() == "CommandError: No ApiGateway with pk=1."
+
+        create_row = "from websockets_app.models import ApiGateway; ApiGateway.objects.create(api_name='bare')"
+        assert manage("shell", "-c", create_row).returncode == 0
+        result = manage("createApiGateway", "--pk", "1")
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            "CommandError: Create API Gateway failed for 'bare': API Gateway 'bare' needs a target base endpoint first."
+        )
+
+
+class TestProvisioningAgainstAws:
+    @pytest.fixture
+    def gateway(self, make_gateway) -> ApiGateway:
+        return make_gateway(api_name="site", target_base_endpoint="https://www.example.com/ws/", region=REGION)
+
+    @pytest.fixture
+    def created(self, aws, gateway) -> ApiGateway:
+        aws.expect_deployment(gateway)
+        run("createApiGateway", "--pk", str(gateway.pk))
+        gateway.refresh_from_db()
+        return gateway
+
+    def test_create_prints_each_step_then_the_outcome(self, aws, gateway):
+        aws.expect_deployment(gateway)
+        lines = run("createApiGateway", "--pk", str(gateway.pk)).splitlines()
+        gateway.refresh_from_db()
+        assert lines[0] == f"  created API {gateway.api_id}"
+        assert "  created the $connect route" in lines
+        assert lines[-2] == "  deployed dep1 to stage production"
+        assert lines[-1] == "Create API Gateway succeeded for 'site'."
+        assert gateway.api_created
+
+    def test_quiet_output_is_the_outcome_only(self, aws, gateway):
+        aws.expect_deployment(gateway)
+        out = StringIO()
+        call_command("createApiGateway", "--pk", str(gateway.pk), verbosity=0, stdout=out)
+        assert out.getvalue() == "Create API Gateway succeeded for 'site'.\n"
+
+    def test_an_aws_failure_is_a_command_error_naming_the_code(self, aws, gateway):
+        aws.fail(aws.apigw, "CreateApi", "AccessDeniedException", message="not allowed")
+        with pytest.raises(CommandError) as failure:
+            run("createApiGateway", "--pk", str(gateway.pk))
+        assert str(failure.value) == (
+            "Create API Gateway failed for 'site': create API failed: AccessDeniedException (not allowed)"
+        )
+        assert failure.value.returncode == 1
+
+    def test_update_reports_what_it_changed(self, aws, created):
+        aws.expect_stage_update(created)
+        aws.expect_deployment(created)
+        output = run("updateApiGateway", "--pk", str(created.pk))
+        assert "  updated the $default integration\n" in output
+        assert output.endswith("Update API Gateway succeeded for 'site'.\n")
+
+    def test_delete_with_noinput_deletes(self, aws, created):
+        output = run("deleteApiGateway", "--pk", str(created.pk), "--noinput")
+        assert output.splitlines() == [f"  deleted API {created.api_id}", "Delete API Gateway succeeded for 'site'."]
+        assert aws.apigw.get_apis()["Items"] == []
+
+    @pytest.mark.parametrize("answer", ["no", "", EOFError])
+    def test_delete_asks_and_anything_but_yes_stops_it(self, aws, created, monkeypatch, answer):
+        def reply(prompt: str) -> str:
+            assert f"API {created.api_id} of 'site'" in prompt
+            if answer is EOFError:
+                raise EOFError
+            return answer
+
+        monkeypatch.setattr("builtins.input", reply)
+        with pytest.raises(CommandError, match="Not confirmed; nothing was deleted"):
+            run("deleteApiGateway", "--pk", str(created.pk))
+        assert len(aws.apigw.get_apis()["Items"]) == 1
+
+    def test_delete_goes_ahead_on_yes(self, aws, created, monkeypatch):
+        monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+        assert run("deleteApiGateway", "--pk", str(created.pk)).endswith("Delete API Gateway succeeded for 'site'.\n")
+        assert aws.apigw.get_apis()["Items"] == []

@@ -135,8 +135,62 @@ class TestApiGateway:
         assert "tags" in exc.value.message_dict
 
     def test_valid_tags_pass(self, make_gateway):
-        gw = make_gateway(tags={"team": "web", "cost-centre": ""})
+        gw = make_gateway(tags={"team": "web", "cost-centre": ""}, target_base_endpoint="https://x.test/ws/")
         gw.full_clean()
+
+    @pytest.mark.parametrize(
+        ("fields", "field", "message"),
+        [
+            ({"target_base_endpoint": "http://x.test/ws/"}, "target_base_endpoint", "over HTTPS"),
+            ({"target_base_endpoint": ""}, "target_base_endpoint", "needs the target base endpoint"),
+            ({"integration_type": "AWS_PROXY"}, "lambda_function_arn", "needs the Lambda function ARN"),
+            ({"integration_type": "WEBSOCKET"}, "integration_type", "not a valid choice"),
+            ({"lambda_function_arn": "my-function"}, "lambda_function_arn", "Enter a Lambda function ARN"),
+            (
+                {"lambda_function_arn": "arn:aws:lambda:eu-west-1:1234:function:site"},
+                "lambda_function_arn",
+                "Enter a Lambda function ARN",
+            ),
+            ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:cert"}, "certificate_arn", "ACM certificate"),
+            (
+                {"domain_name": "ws.example.com", "hosted_zone_id": "/hostedzone/Z1D633PJN98FT9"},
+                "hosted_zone_id",
+                "without '/hostedzone/'",
+            ),
+            ({"hosted_zone_id": "Z1D633PJN98FT9"}, "hosted_zone_id", "only used with a custom domain"),
+            ({"region": "Ireland"}, "region", "region name such as eu-west-1"),
+        ],
+    )
+    def test_bad_provisioning_inputs_get_a_clear_error(self, make_gateway, fields, field, message):
+        gw = make_gateway(target_base_endpoint="https://x.test/ws/")
+        for name, value in fields.items():
+            setattr(gw, name, value)
+        with pytest.raises(ValidationError) as exc:
+            gw.full_clean()
+        assert message in " ".join(exc.value.message_dict[field])
+
+    @pytest.mark.parametrize(
+        "arn",
+        [
+            "arn:aws:lambda:eu-west-1:123456789012:function:site",
+            "arn:aws:lambda:eu-west-1:123456789012:function:site:live",
+            "arn:aws:lambda:us-gov-west-1:123456789012:function:site:$LATEST",
+        ],
+    )
+    def test_a_lambda_gateway_with_a_function_arn_is_valid(self, make_gateway, arn):
+        gw = make_gateway(integration_type="AWS_PROXY", lambda_function_arn=arn, region="eu-west-1")
+        gw.full_clean()
+
+    def test_lambda_integration_uri_invokes_the_function_in_the_apis_region(self, make_gateway):
+        arn = "arn:aws:lambda:eu-west-1:123456789012:function:site"
+        gw = make_gateway(integration_type="AWS_PROXY", lambda_function_arn=arn, region="eu-west-2")
+        assert gw.lambda_integration_uri == (
+            f"arn:aws:apigateway:eu-west-2:lambda:path/2015-03-31/functions/{arn}/invocations"
+        )
+
+    def test_lambda_integration_uri_needs_a_function(self, make_gateway):
+        with pytest.raises(ValueError, match="no Lambda function ARN"):
+            _ = make_gateway().lambda_integration_uri
 
     @pytest.mark.parametrize(
         "domain", ["https://ws.example.com", "ws.example.com/path", "WS.EXAMPLE.COM", "-ws.example.com", "ws..com"]
@@ -156,6 +210,19 @@ class TestAdditionalRoute:
     def make_route(self, gateway, **fields) -> ApiGatewayAdditionalRoute:
         fields = {"name": "Chat", "route_key": "chat", "integration_url": "https://x.test/ws/chat", **fields}
         return ApiGatewayAdditionalRoute.objects.create(api_gateway=gateway, **fields)
+
+    def test_target_url_defaults_to_the_gateway_target_and_route_key(self, gateway):
+        assert self.make_route(gateway, integration_url="").target_url() == "https://x.test/ws/chat"
+        other = self.make_route(gateway, route_key="news", integration_url="https://news.test/ws/news")
+        assert other.target_url() == "https://news.test/ws/news"
+
+    def test_an_http_integration_url_is_refused(self, gateway):
+        route = ApiGatewayAdditionalRoute(
+            api_gateway=gateway, name="Chat", route_key="chat", integration_url="http://x.test/ws/chat"
+        )
+        with pytest.raises(ValidationError) as exc:
+            route.full_clean()
+        assert "over HTTPS" in exc.value.message_dict["integration_url"][0]
 
     def test_route_key_is_unique_per_gateway(self, gateway, make_gateway):
         self.make_route(gateway)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from websockets_app import provisioning
 from websockets_app.models import (
@@ -46,12 +49,54 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def sync_routes_after_commit(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    saved: Sequence[ApiGatewayAdditionalRoute],
+    deleted: Sequence[ApiGatewayAdditionalRoute],
+) -> None:
+    """Once the rows are committed, deploy the saved routes and delete the deleted ones in AWS, each reported.
+
+    Only routes of an API that has been created are sent; the others go out with Create API Gateway. A route whose
+    AWS deletion fails is removed by the next Update API Gateway, which deletes every route no row describes.
+    """
+    saved = [route for route in saved if route.api_gateway.api_created]
+    deleted = [route for route in deleted if route.api_gateway.api_created and (route.route_id or route.integration_id)]
+    if not (saved or deleted):
+        return
+    actor = request.user.get_username()
+
+    def run(step: Callable[[ApiGatewayAdditionalRoute], object], route: ApiGatewayAdditionalRoute, what: str) -> None:
+        name = f"route {route.route_key!r} of {route.api_gateway.api_name!r}"
+        logger.info("%s: %s requested for %s", actor, what, name)
+        try:
+            step(route)
+        except provisioning.ProvisioningError as exc:
+            logger.warning("%s: %s failed for %s: %s", actor, what, name, exc)
+            hint = " Update API Gateway removes it." if step is provisioning.delete_route else ""
+            model_admin.message_user(request, f"{what} failed for {name}: {exc}.{hint}", messages.ERROR)
+        else:
+            logger.info("%s: %s succeeded for %s", actor, what, name)
+            model_admin.message_user(request, f"{what} succeeded for {name}.", messages.SUCCESS)
+
+    def sync() -> None:
+        for route in deleted:
+            run(provisioning.delete_route, route, "Delete route from AWS")
+        for route in saved:
+            run(provisioning.deploy_route, route, "Deploy route")
+
+    transaction.on_commit(sync)
+
+
+ROUTE_SET_BY_AWS = ("deployed", "integration_id", "route_id")
+
+
 class ApiGatewayAdditionalRouteInline(admin.TabularInline):
     model = ApiGatewayAdditionalRoute
     extra = 0
     formfield_overrides = HTTPS_URL_FIELDS
-    fields = ("name", "route_key", "integration_url", "deployed")
-    readonly_fields = ("deployed",)
+    fields = ("name", "route_key", "integration_url", *ROUTE_SET_BY_AWS)
+    readonly_fields = ROUTE_SET_BY_AWS
 
 
 # Fields that record AWS's answers and the provisioning state; shown, never typed in.
@@ -59,10 +104,16 @@ SET_BY_AWS = (
     "api_id",
     "api_endpoint",
     "api_gateway_domain_name",
+    "api_gateway_hosted_zone_id",
     "api_mapping_id",
+    "alias_record_zone_id",
+    "builtin_route_ids",
+    "lambda_permission_function_arn",
+    "stage_created",
     "deployment_id",
     "api_created",
     "custom_domain_created",
+    "provisioning_error",
     "created_on",
     "updated_on",
 )
@@ -73,6 +124,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = (
         "api_name",
+        "integration_type",
         "domain_name",
         "default_channel_name",
         "api_id",
@@ -83,12 +135,12 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         "created_on",
         "updated_on",
     )
-    list_filter = ("api_created", "custom_domain_created")
+    list_filter = ("api_created", "custom_domain_created", "integration_type")
     search_fields = ("api_name", "domain_name", "api_id")
     inlines = (ApiGatewayAdditionalRouteInline,)
-    readonly_fields = SET_BY_AWS
     fieldsets = (
-        (None, {"fields": ("api_name", "api_description", "default_channel_name", "target_base_endpoint")}),
+        (None, {"fields": ("api_name", "api_description", "default_channel_name")}),
+        ("Integration", {"fields": ("integration_type", "target_base_endpoint", "lambda_function_arn")}),
         (
             "API settings",
             {
@@ -106,13 +158,36 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         ("Custom domain", {"fields": ("domain_name", "certificate_arn", "hosted_zone_id")}),
         ("Set by AWS", {"fields": SET_BY_AWS}),
     )
-    actions = ("create_api_gateway", "create_custom_domain")
+    actions = ("create_api_gateway", "create_custom_domain", "update_api_gateway", "delete_api_gateway")
+    delete_from_aws_template = "admin/websockets_app/apigateway/delete_from_aws.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiGateway | None = None) -> tuple[str, ...]:
+        # The stage and the domain name identify AWS resources once these exist: renaming them would orphan them.
+        locked = []
+        if obj is not None and obj.stage_created:
+            locked.append("stage_name")
+        if obj is not None and obj.api_gateway_domain_name:
+            locked.append("domain_name")
+        return (*locked, *SET_BY_AWS)
+
+    def save_formset(self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool) -> None:
+        if formset.model is not ApiGatewayAdditionalRoute:
+            super().save_formset(request, form, formset, change)
+            return
+        saved = formset.save(commit=False)  # the new and changed rows
+        for route in saved:
+            route.deployed = False  # until AWS has the change
+            route.save()
+        for route in formset.deleted_objects:
+            route.delete()
+        formset.save_m2m()
+        sync_routes_after_commit(self, request, saved, formset.deleted_objects)
 
     def _provision_each(
         self,
         request: HttpRequest,
         queryset: QuerySet[ApiGateway],
-        step: Callable[[ApiGateway], None],
+        step: Callable[[ApiGateway], object],
         what: str,
     ) -> None:
         """Run one provisioning step per selected row and report every row's outcome on its own."""
@@ -120,12 +195,12 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         for gateway in queryset:
             logger.info("%s: %s requested for %r (pk=%s)", actor, what, gateway.api_name, gateway.pk)
             try:
-                step(gateway)
+                steps = step(gateway)
             except provisioning.ProvisioningError as exc:
                 logger.warning("%s: %s failed for %r: %s", actor, what, gateway.api_name, exc)
                 self.message_user(request, f"{what} failed for {gateway.api_name!r}: {exc}", messages.ERROR)
             else:
-                logger.info("%s: %s succeeded for %r", actor, what, gateway.api_name)
+                logger.info("%s: %s succeeded for %r: %s", actor, what, gateway.api_name, "; ".join(steps or ()))
                 self.message_user(request, f"{what} succeeded for {gateway.api_name!r}.", messages.SUCCESS)
 
     @admin.action(description="Create API Gateway", permissions=["change"])
@@ -136,6 +211,25 @@ class ApiGatewayAdmin(admin.ModelAdmin):
     def create_custom_domain(self, request: HttpRequest, queryset: QuerySet[ApiGateway]) -> None:
         self._provision_each(request, queryset, provisioning.create_custom_domain, "Create Custom Domain")
 
+    @admin.action(description="Update API Gateway (send changes to AWS)", permissions=["change"])
+    def update_api_gateway(self, request: HttpRequest, queryset: QuerySet[ApiGateway]) -> None:
+        self._provision_each(request, queryset, provisioning.update_api_gateway, "Update API Gateway")
+
+    @admin.action(description="Delete from AWS", permissions=["change"])
+    def delete_api_gateway(self, request: HttpRequest, queryset: QuerySet[ApiGateway]) -> TemplateResponse | None:
+        # Destructive and irreversible in AWS, so confirmed on a page of its own first, like Django's delete action.
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Delete these API Gateways from AWS?",
+                "opts": self.model._meta,
+                "gateways": queryset,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, self.delete_from_aws_template, context)
+        self._provision_each(request, queryset, provisioning.delete_api_gateway, "Delete API Gateway")
+        return None
+
 
 @admin.register(ApiGatewayAdditionalRoute)
 class ApiGatewayAdditionalRouteAdmin(admin.ModelAdmin):
@@ -144,7 +238,23 @@ class ApiGatewayAdditionalRouteAdmin(admin.ModelAdmin):
     list_filter = ("api_gateway",)
     list_select_related = ("api_gateway",)
     search_fields = ("name", "route_key")
-    readonly_fields = ("deployed", "created_on", "updated_on")
+    readonly_fields = (*ROUTE_SET_BY_AWS, "created_on", "updated_on")
+
+    def save_model(self, request: HttpRequest, obj: ApiGatewayAdditionalRoute, form: ModelForm, change: bool) -> None:
+        if form.has_changed():
+            obj.deployed = False  # until AWS has the change
+        super().save_model(request, obj, form, change)
+        if form.has_changed():
+            sync_routes_after_commit(self, request, [obj], [])
+
+    def delete_model(self, request: HttpRequest, obj: ApiGatewayAdditionalRoute) -> None:
+        super().delete_model(request, obj)
+        sync_routes_after_commit(self, request, [], [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiGatewayAdditionalRoute]) -> None:
+        routes = list(queryset.select_related("api_gateway"))
+        super().delete_queryset(request, queryset)
+        sync_routes_after_commit(self, request, [], routes)
 
 
 @admin.register(WebSocketSession)

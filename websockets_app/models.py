@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Length
@@ -15,12 +16,28 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from websockets_app.conf import ws_settings
-from websockets_app.validators import validate_domain_name, validate_route_key, validate_tags
+from websockets_app.validators import (
+    lambda_arn_region,
+    validate_certificate_arn,
+    validate_domain_name,
+    validate_hosted_zone_id,
+    validate_https_url,
+    validate_lambda_function_arn,
+    validate_region,
+    validate_route_key,
+    validate_tags,
+)
 
 if TYPE_CHECKING:
     from websockets_app.messaging import SendResult
 
 DEFAULT_STAGE_NAME = "production"
+BUILTIN_ROUTE_KEYS = ("$connect", "$disconnect", "$default")
+
+
+class IntegrationType(models.TextChoices):
+    HTTP_PROXY = "HTTP_PROXY", "HTTP_PROXY: Django served over HTTPS (anywhere)"
+    AWS_PROXY = "AWS_PROXY", "AWS_PROXY: Django in an AWS Lambda function"
 
 
 def generate_integration_secret() -> str:
@@ -46,20 +63,42 @@ class ApiGateway(models.Model):
         validators=[validate_domain_name],
         help_text="Custom domain for the WebSocket API, e.g. ws.example.com.",
     )
+    integration_type = models.CharField(
+        max_length=16,
+        choices=IntegrationType.choices,
+        default=IntegrationType.HTTP_PROXY,
+        help_text="How API Gateway reaches Django: over HTTPS, or by invoking a Lambda function.",
+    )
     target_base_endpoint = models.URLField(
         max_length=500,
         blank=True,
         default="",
+        validators=[validate_https_url],
         help_text=(
             "HTTP integrations only: the URL of the WebSocket view without its route segment, "
             "e.g. https://www.example.com/ws/ (the route, such as 'connect', is appended)."
         ),
     )
+    lambda_function_arn = models.CharField(
+        max_length=256,
+        blank=True,
+        default="",
+        validators=[validate_lambda_function_arn],
+        help_text="AWS_PROXY integrations only: the function that serves the WebSocket view.",
+    )
     certificate_arn = models.CharField(
-        max_length=2048, blank=True, default="", help_text="ACM certificate for the custom domain."
+        max_length=2048,
+        blank=True,
+        default="",
+        validators=[validate_certificate_arn],
+        help_text="ACM certificate for the custom domain (in the API's region).",
     )
     hosted_zone_id = models.CharField(
-        max_length=32, blank=True, default="", help_text="Route 53 hosted zone of the custom domain, if any."
+        max_length=32,
+        blank=True,
+        default="",
+        validators=[validate_hosted_zone_id],
+        help_text="Route 53 hosted zone of the custom domain; when given, its alias record is written too.",
     )
     api_key_selection_expression = models.CharField(max_length=255, default="$request.header.x-api-key")
     route_selection_expression = models.CharField(
@@ -73,7 +112,11 @@ class ApiGateway(models.Model):
     )
     stage_description = models.CharField(max_length=255, blank=True, default="")
     region = models.CharField(
-        max_length=32, blank=True, default="", help_text="AWS region of the API; blank means the configured region."
+        max_length=32,
+        blank=True,
+        default="",
+        validators=[validate_region],
+        help_text="AWS region of the API; blank means the configured region.",
     )
     tags = models.JSONField(
         blank=True, default=dict, validators=[validate_tags], help_text='Sent to AWS, e.g. {"team": "web"}.'
@@ -90,6 +133,31 @@ class ApiGateway(models.Model):
     )
     api_mapping_id = models.CharField(max_length=128, blank=True, default="")
     deployment_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    # Each id is stored the moment AWS returns it, so a failed run leaves an exact record of what exists.
+    builtin_route_ids = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text='Integration and route ids of $connect, $disconnect and $default: {"$connect": {...}}.',
+    )
+    stage_created = models.BooleanField(default=False, editable=False)
+    lambda_permission_function_arn = models.CharField(
+        max_length=256,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="The function that currently allows this API to invoke it.",
+    )
+    api_gateway_hosted_zone_id = models.CharField(
+        max_length=32, blank=True, default="", editable=False, help_text="Route 53 zone of the API Gateway domain."
+    )
+    alias_record_zone_id = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Hosted zone that holds the alias record written for the custom domain.",
+    )
     api_created = models.BooleanField(default=False, editable=False)
     self_registered = models.BooleanField(
         default=False,
@@ -97,6 +165,12 @@ class ApiGateway(models.Model):
         help_text="Registered from its first Lambda event: its AWS resources are managed outside Django (e.g. SAM).",
     )
     custom_domain_created = models.BooleanField(default=False, editable=False)
+    provisioning_error = models.TextField(
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Why the last provisioning run stopped; blank once one succeeds.",
+    )
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
@@ -126,6 +200,15 @@ class ApiGateway(models.Model):
                 kwargs["update_fields"] = {*kwargs["update_fields"], "stage_name"}
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        super().clean()
+        if self.integration_type == IntegrationType.AWS_PROXY and not self.lambda_function_arn:
+            raise ValidationError({"lambda_function_arn": "An AWS_PROXY integration needs the Lambda function ARN."})
+        if self.integration_type == IntegrationType.HTTP_PROXY and not self.target_base_endpoint:
+            raise ValidationError({"target_base_endpoint": "An HTTP_PROXY integration needs the target base endpoint."})
+        if self.hosted_zone_id and not self.domain_name:
+            raise ValidationError({"hosted_zone_id": "A hosted zone is only used with a custom domain name."})
+
     def integration_uri(self, route_key: str) -> str:
         """The HTTP integration URL for a route: ``$connect`` -> ``<target_base_endpoint>connect``, one slash."""
         if not self.target_base_endpoint:
@@ -135,6 +218,18 @@ class ApiGateway(models.Model):
     @property
     def effective_region(self) -> str:
         return self.region or ws_settings.region
+
+    @property
+    def lambda_integration_uri(self) -> str:
+        """The AWS_PROXY integration URI that invokes ``lambda_function_arn``."""
+        if not self.lambda_function_arn:
+            raise ValueError(f"API Gateway {self.api_name!r} has no Lambda function ARN.")
+        partition = self.lambda_function_arn.split(":")[1]
+        region = self.effective_region or lambda_arn_region(self.lambda_function_arn)
+        return (
+            f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/"
+            f"{self.lambda_function_arn}/invocations"
+        )
 
     @property
     def management_endpoint_url(self) -> str:
@@ -156,8 +251,19 @@ class ApiGatewayAdditionalRoute(models.Model):
     route_key = models.CharField(
         max_length=64, validators=[validate_route_key], help_text="The value of the selection key, e.g. 'chat'."
     )
-    integration_url = models.URLField(max_length=500, help_text="The Django URL that handles this route.")
-    deployed = models.BooleanField(default=False, editable=False)
+    integration_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[validate_https_url],
+        help_text=(
+            "HTTP integrations only: the Django URL that handles this route. "
+            "Blank means the gateway's target base endpoint followed by the route key."
+        ),
+    )
+    integration_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    route_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    deployed = models.BooleanField(default=False, editable=False, help_text="Live in the API's stage.")
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
@@ -170,6 +276,10 @@ class ApiGatewayAdditionalRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.route_key})"
+
+    def target_url(self) -> str:
+        """The URL an HTTP_PROXY integration forwards this route to."""
+        return self.integration_url or self.api_gateway.integration_uri(self.route_key)
 
 
 class WebSocketSessionQuerySet(models.QuerySet):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
@@ -12,6 +13,13 @@ RESERVED_ROUTE_KEYS = frozenset({"$connect", "$disconnect", "$default"})
 # A custom route key becomes the last path segment of the WebSocket URL (ws/<slug:route>), so it must be a slug.
 _ROUTE_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}\Z")
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}\Z")
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
+_PARTITION = r"aws(?:-[a-z]+)*"
+_LAMBDA_ARN = re.compile(
+    rf"arn:{_PARTITION}:lambda:{_REGION}:\d{{12}}:function:[A-Za-z0-9_-]{{1,64}}(?::[A-Za-z0-9_$-]{{1,128}})?\Z"
+)
+_CERTIFICATE_ARN = re.compile(rf"arn:{_PARTITION}:acm:{_REGION}:\d{{12}}:certificate/[0-9a-f-]{{36}}\Z")
+_HOSTED_ZONE_ID = re.compile(r"[A-Z0-9]{1,32}\Z")
 
 # AWS tag limits (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
 MAX_TAGS = 50
@@ -58,3 +66,44 @@ def is_valid_connection_id(value: object) -> bool:
 def validate_channel_name(value: str) -> None:
     if not _CHANNEL_NAME.match(value):
         raise ValidationError("A channel name is at most 128 printable characters.")
+
+
+def validate_region(value: str) -> None:
+    if not re.fullmatch(_REGION, value):
+        raise ValidationError("Enter an AWS region name such as eu-west-1.")
+
+
+def validate_https_url(value: str) -> None:
+    # API Gateway forwards the connection's secret header to this URL, so it must never travel in clear text.
+    if urlsplit(value).scheme != "https":
+        raise ValidationError("API Gateway must reach Django over HTTPS: enter an https:// URL.")
+
+
+def validate_lambda_function_arn(value: str) -> None:
+    if not _LAMBDA_ARN.match(value):
+        raise ValidationError(
+            "Enter a Lambda function ARN such as arn:aws:lambda:eu-west-1:123456789012:function:my-site "
+            "(optionally ending in :alias or :version)."
+        )
+
+
+def validate_certificate_arn(value: str) -> None:
+    if not _CERTIFICATE_ARN.match(value):
+        raise ValidationError(
+            "Enter an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/<uuid>."
+        )
+
+
+def validate_hosted_zone_id(value: str) -> None:
+    if not _HOSTED_ZONE_ID.match(value):
+        raise ValidationError("Enter the hosted zone id only, e.g. Z1D633PJN98FT9 (without '/hostedzone/').")
+
+
+def lambda_arn_region(function_arn: str) -> str:
+    """The region field of a Lambda function ARN."""
+    return function_arn.split(":")[3]
+
+
+def lambda_arn_account(function_arn: str) -> str:
+    """The account field of a Lambda function ARN."""
+    return function_arn.split(":")[4]

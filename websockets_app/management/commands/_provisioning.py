@@ -20,8 +20,15 @@ class ProvisioningCommand(BaseCommand):
             gateway = ApiGateway.objects.get(pk=pk)
         except ApiGateway.DoesNotExist:
             raise CommandError(f"No ApiGateway with pk={pk}.") from None
+        self.confirm(gateway, options)
         try:
-            getattr(provisioning, self.function_name)(gateway)
+            steps = getattr(provisioning, self.function_name)(gateway)
         except provisioning.ProvisioningError as exc:
             raise CommandError(f"{self.step_name} failed for {gateway.api_name!r}: {exc}") from exc
+        if options["verbosity"] >= 1:
+            for step in steps or ():
+                self.stdout.write(f"  {step}")
         self.stdout.write(self.style.SUCCESS(f"{self.step_name} succeeded for {gateway.api_name!r}."))
+
+    def confirm(self, gateway: ApiGateway, options: dict[str, Any]) -> None:
+        """Raise CommandError to stop before anything is done; commands that destroy things ask first."""

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("websockets_app", "0002_integration_secret"),
+        ("websockets_app", "0003_provisioning_state"),
     ]
 
     operations = [
