@@ -542,3 +542,49 @@ def test_importing_the_app_and_its_admin_does_not_import_boto3():
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        provisioning.create_api_gateway,
+        provisioning.update_api_gateway,
+        provisioning.create_custom_domain,
+        provisioning.delete_api_gateway,
+    ],
+)
+def test_a_self_registered_gateway_is_never_changed_from_django(make_gateway, monkeypatch, operation):
+    gateway = make_gateway(
+        api_id="sam123",
+        region=REGION,
+        self_registered=True,
+        api_created=True,
+        lambda_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:site",
+        integration_type=IntegrationType.AWS_PROXY,
+        domain_name="ws.example.com",
+        certificate_arn=CERTIFICATE,
+    )
+
+    def no_aws(*args, **kwargs):
+        raise AssertionError("no AWS client may be made for a self-registered gateway")
+
+    monkeypatch.setattr(provisioning, "make_client", no_aws)
+    with pytest.raises(ProvisioningError, match="managed outside Django"):
+        operation(gateway)
+    gateway.refresh_from_db()
+    assert gateway.provisioning_error == ""
+
+
+def test_a_self_registered_gateways_routes_are_not_deployed_from_django(make_gateway, monkeypatch):
+    gateway = make_gateway(
+        api_id="sam124",
+        region=REGION,
+        self_registered=True,
+        api_created=True,
+        target_base_endpoint="https://www.example.com/ws/",
+    )
+    route = ApiGatewayAdditionalRoute.objects.create(api_gateway=gateway, name="Chat", route_key="chat")
+    monkeypatch.setattr(provisioning, "make_client", lambda *args: pytest.fail("no AWS client expected"))
+    for operation in (provisioning.deploy_route, provisioning.delete_route):
+        with pytest.raises(ProvisioningError, match="managed outside Django"):
+            operation(route)

@@ -109,6 +109,16 @@ class _Run:
         self.steps.append(step)
 
 
+def _check_managed_here(gateway: ApiGateway) -> None:
+    if gateway.self_registered:
+        # The row only mirrors an API that a SAM/CloudFormation stack owns; changing it from here would fight
+        # the stack (and delete would remove resources the stack still lists).
+        raise ProvisioningError(
+            f"API Gateway {gateway.api_name!r} registered itself from its Lambda events: its AWS resources are "
+            "managed outside Django (e.g. by the SAM stack), so they are not changed from here."
+        )
+
+
 def _run(gateway: ApiGateway, what: str, body: Callable[[_Run], None]) -> list[str]:
     """Run ``body``; on failure record why on the row (everything done so far is already recorded) and re-raise."""
     run = _Run(gateway)
@@ -594,6 +604,7 @@ def _delete_everything(run: _Run) -> None:
 
 def create_api_gateway(gateway: ApiGateway) -> list[str]:
     """Create the WebSocket API, its integrations, routes, stage and deployment, or finish a failed creation."""
+    _check_managed_here(gateway)
     if gateway.api_created:
         raise ProvisioningError(
             f"API Gateway {gateway.api_name!r} has already been created; use Update API Gateway to apply changes."
@@ -604,6 +615,7 @@ def create_api_gateway(gateway: ApiGateway) -> list[str]:
 
 def update_api_gateway(gateway: ApiGateway) -> list[str]:
     """Send the row's current settings to the existing API: integrations, routes, stage, tags; then redeploy."""
+    _check_managed_here(gateway)
     _check_created(gateway)
     _check_integration_inputs(gateway)
     return _run(gateway, "Update API Gateway", _sync_everything)
@@ -611,6 +623,7 @@ def update_api_gateway(gateway: ApiGateway) -> list[str]:
 
 def create_custom_domain(gateway: ApiGateway) -> list[str]:
     """Create the custom domain, map it to the stage and, given a hosted zone, write its alias record."""
+    _check_managed_here(gateway)
     if not gateway.api_created:
         raise ProvisioningError(f"Create API Gateway {gateway.api_name!r} before its custom domain.")
     if gateway.custom_domain_created:
@@ -622,6 +635,7 @@ def create_custom_domain(gateway: ApiGateway) -> list[str]:
 
 def delete_api_gateway(gateway: ApiGateway) -> list[str]:
     """Delete everything created for ``gateway`` in AWS; the row stays, ready to be created again."""
+    _check_managed_here(gateway)
     nothing_created = not (
         gateway.api_id
         or gateway.api_gateway_domain_name
@@ -637,6 +651,7 @@ def delete_api_gateway(gateway: ApiGateway) -> list[str]:
 def deploy_route(route: ApiGatewayAdditionalRoute) -> list[str]:
     """Create or update one additional route of a created API and redeploy the stage."""
     gateway = route.api_gateway
+    _check_managed_here(gateway)
     _check_created(gateway)
     _check_integration_inputs(gateway)
 
@@ -652,6 +667,7 @@ def deploy_route(route: ApiGatewayAdditionalRoute) -> list[str]:
 def delete_route(route: ApiGatewayAdditionalRoute) -> list[str]:
     """Delete one additional route (and its integration) from AWS and redeploy; the row, if any, is left alone."""
     gateway = route.api_gateway
+    _check_managed_here(gateway)
 
     def body(run: _Run) -> None:
         apigw, key = run.apigw, route.route_key
