@@ -1,7 +1,7 @@
 """A fake AWS for the provisioning tests: moto for every operation it implements, botocore's Stubber for the rest.
 
 moto 5.2.5 has no ``create_deployment`` or ``update_stage`` for apigatewayv2, so those two go to a stubbed client;
-every other call, and every read-back in the tests, goes to moto. ``provisioning.make_client`` is replaced so the
+every other call, and every read-back in the tests, goes to moto. ``provisioning.run.make_client`` is replaced so the
 code under test gets exactly these clients.
 """
 

@@ -115,6 +115,6 @@ def aws(monkeypatch):
     monkeypatch.setattr(DomainName, "__init__", domain_init)
     with mock_aws():
         fake = FakeAws()
-        monkeypatch.setattr("websockets_app.provisioning.make_client", fake.make_client)
+        monkeypatch.setattr("websockets_app.provisioning.run.make_client", fake.make_client)
         yield fake
         fake.stubber.assert_no_pending_responses()

@@ -79,14 +79,15 @@ def test_policies_are_valid_allow_only_documents_without_wildcard_actions(name):
     assert set(re.findall(r"\$\{\w+\}", text)) <= PLACEHOLDERS
 
 
-def operations_named_in(path: Path) -> set[str]:
-    """The boto3 operations of the provisioning services that ``path`` names (as attributes or as strings)."""
+def operations_named_in(package: Path) -> set[str]:
+    """The boto3 operations of the provisioning services that the package's modules name (attributes or strings)."""
     operations: set[str] = set()
     for service in ("apigatewayv2", "lambda", "route53"):
         client = boto3.client(service, region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
         operations |= set(client.meta.method_to_api_mapping)
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    nodes = [node for path in sorted(package.glob("*.py")) for node in ast.walk(ast.parse(path.read_text()))]
+    for node in nodes:
         if isinstance(node, ast.Attribute):
             names.add(node.attr)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -95,7 +96,7 @@ def operations_named_in(path: Path) -> set[str]:
 
 
 def test_every_call_the_provisioning_code_makes_is_allowed():
-    called = operations_named_in(ROOT / "websockets_app" / "provisioning.py")
+    called = operations_named_in(ROOT / "websockets_app" / "provisioning")
     assert {"create_api", "create_deployment", "add_permission", "change_resource_record_sets"} <= called
     assert called <= set(PROVISIONING_CALLS), f"calls missing from this list: {called - set(PROVISIONING_CALLS)}"
     allowed = grants(load("provisioning-policy.json"))
@@ -110,12 +111,14 @@ def test_apigateway_resources_are_scoped_to_the_region():
             assert resource.startswith("arn:aws:apigateway:${Region}::/")
 
 
-def test_sending_is_only_posting_to_connections_of_the_named_api():
+def test_sending_covers_post_info_and_close_on_connections_of_the_named_api_only():
+    # POST = send_message, GET = messaging.info, DELETE = messaging.close.
     assert grants(load("send-messages-policy.json")) == {
         (
             "execute-api:ManageConnections",
-            "arn:aws:execute-api:${Region}:${AccountId}:${ApiId}/${Stage}/POST/@connections/*",
+            f"arn:aws:execute-api:${{Region}}:${{AccountId}}:${{ApiId}}/${{Stage}}/{method}/@connections/*",
         )
+        for method in ("POST", "GET", "DELETE")
     }
 
 

@@ -568,7 +568,7 @@ def test_a_self_registered_gateway_is_never_changed_from_django(make_gateway, mo
     def no_aws(*args, **kwargs):
         raise AssertionError("no AWS client may be made for a self-registered gateway")
 
-    monkeypatch.setattr(provisioning, "make_client", no_aws)
+    monkeypatch.setattr(provisioning.run, "make_client", no_aws)
     with pytest.raises(ProvisioningError, match="managed outside Django"):
         operation(gateway)
     gateway.refresh_from_db()
@@ -584,7 +584,7 @@ def test_a_self_registered_gateways_routes_are_not_deployed_from_django(make_gat
         target_base_endpoint="https://www.example.com/ws/",
     )
     route = ApiGatewayAdditionalRoute.objects.create(api_gateway=gateway, name="Chat", route_key="chat")
-    monkeypatch.setattr(provisioning, "make_client", lambda *args: pytest.fail("no AWS client expected"))
+    monkeypatch.setattr(provisioning.run, "make_client", lambda *args: pytest.fail("no AWS client expected"))
     for operation in (provisioning.deploy_route, provisioning.delete_route):
         with pytest.raises(ProvisioningError, match="managed outside Django"):
             operation(route)

@@ -1,0 +1,196 @@
+"""Routes and their integrations: one per built-in route key and per additional route, kept in step with AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from websockets_app.gateway import integration_request_parameters
+from websockets_app.models import ApiGatewayAdditionalRoute, IntegrationType
+from websockets_app.provisioning.run import ALREADY_EXISTS, NOT_FOUND, ProvisioningError, Run
+
+if TYPE_CHECKING:
+    from websockets_app.models import ApiGateway
+
+
+def integration_settings(gateway: ApiGateway, http_target: Callable[[], str]) -> dict[str, Any]:
+    """The integration settings a route of ``gateway`` should have right now."""
+    if gateway.integration_type == IntegrationType.AWS_PROXY:
+        return {
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationMethod": "POST",
+            "IntegrationUri": gateway.lambda_integration_uri,
+        }
+    return {
+        "IntegrationType": "HTTP_PROXY",
+        "IntegrationMethod": "POST",
+        "IntegrationUri": http_target(),
+        "RequestParameters": integration_request_parameters(gateway),
+    }
+
+
+class RouteSlot:
+    """Where one route's integration and route ids are kept: the gateway's JSON for built-ins, else the row."""
+
+    def __init__(
+        self,
+        route_key: str,
+        ids: dict[str, str],
+        store: Callable[[dict[str, str]], None],
+        http_target: Callable[[], str],
+    ) -> None:
+        self.route_key = route_key
+        self.ids = ids
+        self._store = store
+        self.http_target = http_target
+
+    def set(self, **ids: str) -> None:
+        self.ids = {**self.ids, **ids}
+        self._store(self.ids)
+
+
+def builtin_slot(run: Run, route_key: str) -> RouteSlot:
+    gateway = run.gateway
+
+    def store(ids: dict[str, str]) -> None:
+        gateway.builtin_route_ids = {**gateway.builtin_route_ids, route_key: ids}
+        run.save("builtin_route_ids")
+
+    return RouteSlot(
+        route_key, dict(gateway.builtin_route_ids.get(route_key, {})), store, lambda: gateway.integration_uri(route_key)
+    )
+
+
+def additional_slot(run: Run, route: ApiGatewayAdditionalRoute) -> RouteSlot:
+    def store(ids: dict[str, str]) -> None:
+        route.integration_id, route.route_id = ids.get("integration", ""), ids.get("route", "")
+        route.save(update_fields=["integration_id", "route_id", "updated_on"])
+
+    route.api_gateway = run.gateway  # one copy of the gateway for the whole run
+    ids = {"integration": route.integration_id, "route": route.route_id}
+    return RouteSlot(route.route_key, ids, store, route.target_url)
+
+
+def sync_route(run: Run, slot: RouteSlot) -> None:
+    """Create or update one route and its integration, replacing the integration when its type changes."""
+    gateway, apigw, key = run.gateway, run.apigw, slot.route_key
+    wanted = integration_settings(gateway, slot.http_target)
+    integration_id, replaced = slot.ids.get("integration", ""), ""
+    if integration_id:
+        current = run.call_tolerating(
+            NOT_FOUND,
+            f"read integration ({key})",
+            apigw.get_integration,
+            ApiId=gateway.api_id,
+            IntegrationId=integration_id,
+        )
+        if current is None:
+            integration_id = ""  # deleted outside Django: create it again
+        elif current.get("IntegrationType") != wanted["IntegrationType"]:
+            integration_id, replaced = "", integration_id  # a new type is a new integration
+        else:
+            run.call(
+                f"update integration ({key})",
+                apigw.update_integration,
+                ApiId=gateway.api_id,
+                IntegrationId=integration_id,
+                **wanted,
+            )
+            run.did(f"updated the {key} integration")
+    if not integration_id:
+        created = run.call(f"create integration ({key})", apigw.create_integration, ApiId=gateway.api_id, **wanted)
+        integration_id = created["IntegrationId"]
+        slot.set(integration=integration_id)
+        run.did(f"created the {key} integration")
+
+    target = f"integrations/{integration_id}"
+    route_id = slot.ids.get("route", "")
+    if route_id:
+        updated = run.call_tolerating(
+            NOT_FOUND,
+            f"update route ({key})",
+            apigw.update_route,
+            ApiId=gateway.api_id,
+            RouteId=route_id,
+            RouteKey=key,
+            Target=target,
+        )
+        if updated is None:
+            route_id = ""
+        else:
+            run.did(f"updated the {key} route")
+    if not route_id:
+        created = run.call_tolerating(
+            ALREADY_EXISTS,
+            f"create route ({key})",
+            apigw.create_route,
+            ApiId=gateway.api_id,
+            RouteKey=key,
+            Target=target,
+        )
+        if created is None:
+            # The route exists but its id was never recorded (a run stopped in between): adopt and retarget it.
+            route_id = find_route_id(run, key)
+            run.call(
+                f"update route ({key})",
+                apigw.update_route,
+                ApiId=gateway.api_id,
+                RouteId=route_id,
+                RouteKey=key,
+                Target=target,
+            )
+        else:
+            route_id = created["RouteId"]
+        slot.set(route=route_id)
+        run.did(f"created the {key} route")
+
+    if replaced:
+        run.call_tolerating(
+            NOT_FOUND,
+            f"delete old integration ({key})",
+            apigw.delete_integration,
+            ApiId=gateway.api_id,
+            IntegrationId=replaced,
+        )
+        run.did(f"replaced the {key} integration")
+
+
+def find_route_id(run: Run, route_key: str) -> str:
+    for route in all_items(run, "get_routes"):
+        if route.get("RouteKey") == route_key:
+            return route["RouteId"]
+    raise ProvisioningError(f"create route ({route_key}) failed: AWS reported a conflict but has no such route")
+
+
+def all_items(run: Run, operation: str) -> Iterable[dict[str, Any]]:
+    paginator = run.apigw.get_paginator(operation)
+    pages = run.call(
+        f"list {operation.removeprefix('get_')}", lambda: list(paginator.paginate(ApiId=run.gateway.api_id))
+    )
+    for page in pages:
+        yield from page.get("Items", [])
+
+
+def prune(run: Run, keep_routes: set[str], keep_integrations: set[str]) -> None:
+    """Delete routes, then integrations, that the row does not record (removed routes, interrupted replacements)."""
+    apigw, api_id = run.apigw, run.gateway.api_id
+    for route in list(all_items(run, "get_routes")):
+        if route["RouteId"] not in keep_routes:
+            run.call_tolerating(
+                NOT_FOUND,
+                f"delete route ({route.get('RouteKey')})",
+                apigw.delete_route,
+                ApiId=api_id,
+                RouteId=route["RouteId"],
+            )
+            run.did(f"deleted the {route.get('RouteKey')} route, which no row describes")
+    for integration in list(all_items(run, "get_integrations")):
+        if integration["IntegrationId"] not in keep_integrations:
+            run.call_tolerating(
+                NOT_FOUND,
+                "delete unused integration",
+                apigw.delete_integration,
+                ApiId=api_id,
+                IntegrationId=integration["IntegrationId"],
+            )
+            run.did(f"deleted unused integration {integration['IntegrationId']}")
