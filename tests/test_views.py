@@ -233,6 +233,22 @@ def test_a_handler_returning_something_else_is_a_server_error(connected):
     assert handler(message_event({"action": "broken"}), None)["statusCode"] == 500
 
 
+def test_a_handler_replies_to_its_own_connection_through_the_management_api(connected, management_stub):
+    assert handler(message_event({"action": "reply", "text": "hi"}), None)["statusCode"] == 200
+    assert dict(management_stub.stub.delivered) == {CONNECTION_ID: [b'{"reply":"hi"}']}
+
+
+def test_a_handler_can_send_to_its_whole_channel(connected, management_stub):
+    WebSocketSession.objects.create(connection_id="peer=", api_gateway=connected.api_gateway, channel_name="lobby")
+    WebSocketSession.objects.create(connection_id="elsewhere=", api_gateway=connected.api_gateway, channel_name="x")
+    result = handler(message_event({"action": "shout", "text": "all"}), None)
+    assert body_of(result) == {"sent": [CONNECTION_ID, "peer="]}
+    assert dict(management_stub.stub.delivered) == {
+        CONNECTION_ID: [b'{"shout":"all"}'],
+        "peer=": [b'{"shout":"all"}'],
+    }
+
+
 # -- handler allow-lists -------------------------------------------------------------------------------------------
 
 

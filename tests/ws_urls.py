@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
+from websockets_app.messaging import send_to_channel
 from websockets_app.views import WebSocketView
 
 
@@ -35,6 +36,13 @@ class EchoView(WebSocketView):
     def join(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         self.change_channel(self.body.get("room", ""))
         return _describe(self, request, "join")
+
+    def reply(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        self.websocket_session.send_message({"reply": self.body.get("text")})
+
+    def shout(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
+        result = send_to_channel(self.websocket_session.channel_name, {"shout": self.body.get("text")})
+        return {"sent": sorted(result.sent)}
 
     def refuse(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return HttpResponse("no", status=409)
