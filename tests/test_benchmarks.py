@@ -64,6 +64,7 @@ def test_the_fanout_benchmark_runs_and_delivers_everything():
     )
     assert completed.returncode == 0, completed.stderr + completed.stdout
     report = json.loads(completed.stdout)  # one JSON object and nothing else
+    assert report["benchmark"] == "fanout"
 
     assert report["ok"] is True
     assert report["missed"] == []

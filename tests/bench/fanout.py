@@ -187,6 +187,7 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
                 f"sender: {ratios['rate_vs_sequential']}x the sequential rate < {TARGET_RATIO_VS_SEQUENTIAL}x"
             )
     return {
+        "benchmark": "fanout",
         "config": {
             "sessions": args.sessions,
             "latency_ms": args.latency_ms,
