@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import ipaddress
 import itertools
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +13,38 @@ from django.db import close_old_connections
 from websockets_app.models import ApiGateway, WebSocketSession
 
 _counter = itertools.count(1)
+
+_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _is_local(host: object) -> bool:
+    if host is None or host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host).strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _only_localhost_network() -> Iterator[None]:
+    """Fail fast on any attempt to reach a host other than this machine (AWS goes through moto or a stub)."""
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_local(host):
+            raise OSError(f"The tests may not reach {host!r}; only 127.0.0.1 is allowed.")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+            raise OSError(f"The tests may not connect to {address!r}; only 127.0.0.1 is allowed.")
+        return real_connect(self, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        patch.setattr(socket.socket, "connect", connect)
+        yield
 
 
 @pytest.fixture

@@ -127,3 +127,12 @@ def test_errors_are_never_mailed_to_admins():
 @pytest.mark.django_db
 def test_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_suite_cannot_reach_beyond_this_machine():
+    import socket
+
+    with pytest.raises(OSError, match=r"only 127\.0\.0\.1"):
+        socket.getaddrinfo("execute-api.eu-west-1.amazonaws.com", 443)
+    with pytest.raises(OSError, match=r"only 127\.0\.0\.1"), socket.socket() as sock:
+        sock.connect(("203.0.113.1", 443))
