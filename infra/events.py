@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from websockets_app.gateway import EVENT_TYPES as WEBSOCKET_EVENT_TYPES
+
 WEBSOCKET = "websocket"
 HTTP = "http"
 CLEANUP = "cleanup"
 MANAGE = "manage"
 FANOUT = "fanout"
 
-WEBSOCKET_EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
 _SCHEDULE_SOURCES = frozenset({"aws.events", "aws.scheduler"})
 
 

@@ -73,6 +73,21 @@ def additional_slot(run: Run, route: ApiGatewayAdditionalRoute) -> RouteSlot:
 
 def sync_route(run: Run, slot: RouteSlot) -> None:
     """Create or update one route and its integration, replacing the integration when its type changes."""
+    integration_id, replaced = _sync_integration(run, slot)
+    _sync_route_target(run, slot, f"integrations/{integration_id}")
+    if replaced:
+        run.call_tolerating(
+            NOT_FOUND,
+            f"delete old integration ({slot.route_key})",
+            run.apigw.delete_integration,
+            ApiId=run.gateway.api_id,
+            IntegrationId=replaced,
+        )
+        run.did(f"replaced the {slot.route_key} integration")
+
+
+def _sync_integration(run: Run, slot: RouteSlot) -> tuple[str, str]:
+    """The route's integration id, created or updated; and the id of an integration it replaces, if any."""
     gateway, apigw, key = run.gateway, run.apigw, slot.route_key
     wanted = integration_settings(gateway, slot.http_target)
     integration_id, replaced = slot.ids.get("integration", ""), ""
@@ -102,8 +117,12 @@ def sync_route(run: Run, slot: RouteSlot) -> None:
         integration_id = created["IntegrationId"]
         slot.set(integration=integration_id)
         run.did(f"created the {key} integration")
+    return integration_id, replaced
 
-    target = f"integrations/{integration_id}"
+
+def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
+    """Point the route at ``target``, creating the route (or adopting an unrecorded one) when needed."""
+    gateway, apigw, key = run.gateway, run.apigw, slot.route_key
     route_id = slot.ids.get("route", "")
     if route_id:
         updated = run.call_tolerating(
@@ -143,16 +162,6 @@ def sync_route(run: Run, slot: RouteSlot) -> None:
             route_id = created["RouteId"]
         slot.set(route=route_id)
         run.did(f"created the {key} route")
-
-    if replaced:
-        run.call_tolerating(
-            NOT_FOUND,
-            f"delete old integration ({key})",
-            apigw.delete_integration,
-            ApiId=gateway.api_id,
-            IntegrationId=replaced,
-        )
-        run.did(f"replaced the {key} integration")
 
 
 def find_route_id(run: Run, route_key: str) -> str:
