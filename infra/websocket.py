@@ -46,9 +46,10 @@ def to_wsgi_event(event: dict[str, Any]) -> dict[str, Any]:
     headers = _multi_value(event.get("multiValueHeaders"), event.get("headers"))
     # MESSAGE and DISCONNECT events carry no headers: name the host and scheme the client used.
     domain_name = request_context.get("domainName")
-    if "host" not in {name.lower() for name in headers} and isinstance(domain_name, str) and domain_name:
+    present = {name.lower() for name in headers}
+    if "host" not in present and isinstance(domain_name, str) and domain_name:
         headers["Host"] = [domain_name]
-    if "x-forwarded-proto" not in {name.lower() for name in headers}:
+    if "x-forwarded-proto" not in present:
         headers["X-Forwarded-Proto"] = ["https"]
 
     body = event.get("body")

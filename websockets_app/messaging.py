@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection as db_connection
-from django.utils import timezone
 
 from websockets_app.conf import ws_settings
 from websockets_app.delivery import (
@@ -218,11 +217,8 @@ def mark_gone(connection_ids: Sequence[str]) -> int:
         return 0
     # Three parameters besides the ids: connected=True in the WHERE, connected and updated_on in the SET.
     chunk = (db_connection.features.max_query_params or len(connection_ids) + 3) - 3
-    now = timezone.now()
     return sum(
-        WebSocketSession.objects.filter(connection_id__in=connection_ids[start : start + chunk], connected=True).update(
-            connected=False, updated_on=now
-        )
+        WebSocketSession.objects.filter(connection_id__in=connection_ids[start : start + chunk]).mark_disconnected()
         for start in range(0, len(connection_ids), chunk)
     )
 
@@ -253,8 +249,7 @@ def _resolve(
     endpoints: dict[int, tuple[str, str] | str] = {}
     for gateway_id, gateway in gateways.items():
         try:
-            # The signing region for a configured local endpoint may be unknown; any region signs for it.
-            endpoints[gateway_id] = (gateway.management_endpoint_url, gateway.effective_region or "us-east-1")
+            endpoints[gateway_id] = _endpoint_of(gateway)
         except ValueError as exc:
             endpoints[gateway_id] = str(exc)
     targets: list[Target] = []
@@ -328,6 +323,12 @@ def _target_for(session: WebSocketSession) -> Target:
     if gateway is None:
         raise MessagingError(f"Session {session.connection_id!r} has no API Gateway, so it cannot be reached.")
     try:
-        return Target(session.connection_id, gateway.management_endpoint_url, gateway.effective_region or "us-east-1")
+        return Target(session.connection_id, *_endpoint_of(gateway))
     except ValueError as exc:
         raise MessagingError(str(exc)) from exc
+
+
+def _endpoint_of(gateway: ApiGateway) -> tuple[str, str]:
+    """The gateway's Management API endpoint and signing region; ValueError when it has none."""
+    # The signing region for a configured local endpoint may be unknown; any region signs for it.
+    return gateway.management_endpoint_url, gateway.effective_region or "us-east-1"

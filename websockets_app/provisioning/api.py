@@ -57,23 +57,29 @@ def sync_tags(run: Run, what: str, arn: str) -> None:
         run.call(f"tag {what}", apigw.tag_resource, ResourceArn=arn, Tags=wanted)
 
 
+def remove_lambda_permission(run: Run) -> None:
+    """Withdraw the API's permission to invoke the function it was granted, and forget it once AWS confirms."""
+    gateway = run.gateway
+    granted = gateway.lambda_permission_function_arn
+    run.call_tolerating(
+        NOT_FOUND,
+        "remove Lambda permission",
+        run.client("lambda", lambda_arn_region(granted)).remove_permission,
+        FunctionName=granted,
+        StatementId=statement_id(gateway),
+    )
+    gateway.lambda_permission_function_arn = ""
+    run.save("lambda_permission_function_arn")
+    run.did(f"removed the permission to invoke {granted}")
+
+
 def sync_lambda_permission(run: Run) -> None:
     """Let the API invoke exactly the row's function (AWS_PROXY), and no function it used before."""
     gateway = run.gateway
     wanted = gateway.lambda_function_arn if gateway.integration_type == IntegrationType.AWS_PROXY else ""
     granted = gateway.lambda_permission_function_arn
     if granted and granted != wanted:
-        lambda_client = run.client("lambda", lambda_arn_region(granted))
-        run.call_tolerating(
-            NOT_FOUND,
-            "remove Lambda permission",
-            lambda_client.remove_permission,
-            FunctionName=granted,
-            StatementId=statement_id(gateway),
-        )
-        gateway.lambda_permission_function_arn = ""
-        run.save("lambda_permission_function_arn")
-        run.did(f"removed the permission to invoke {granted}")
+        remove_lambda_permission(run)
     if wanted and wanted != granted:
         lambda_client = run.client("lambda", lambda_arn_region(wanted))
         partition, account = wanted.split(":")[1], lambda_arn_account(wanted)

@@ -123,10 +123,10 @@ def _sync_integration(run: Run, slot: RouteSlot) -> tuple[str, str]:
 def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
     """Point the route at ``target``, creating the route (or adopting an unrecorded one) when needed."""
     gateway, apigw, key = run.gateway, run.apigw, slot.route_key
-    route_id = slot.ids.get("route", "")
-    if route_id:
-        updated = run.call_tolerating(
-            NOT_FOUND,
+
+    def retarget(route_id: str, tolerate: frozenset[str] = frozenset()) -> Any:
+        return run.call_tolerating(
+            tolerate,
             f"update route ({key})",
             apigw.update_route,
             ApiId=gateway.api_id,
@@ -134,6 +134,10 @@ def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
             RouteKey=key,
             Target=target,
         )
+
+    route_id = slot.ids.get("route", "")
+    if route_id:
+        updated = retarget(route_id, NOT_FOUND)
         if updated is None:
             route_id = ""
         else:
@@ -150,14 +154,7 @@ def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
         if created is None:
             # The route exists but its id was never recorded (a run stopped in between): adopt and retarget it.
             route_id = find_route_id(run, key)
-            run.call(
-                f"update route ({key})",
-                apigw.update_route,
-                ApiId=gateway.api_id,
-                RouteId=route_id,
-                RouteKey=key,
-                Target=target,
-            )
+            retarget(route_id)
         else:
             route_id = created["RouteId"]
         slot.set(route=route_id)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from websockets_app.provisioning.api import statement_id
+from websockets_app.provisioning.api import remove_lambda_permission
 from websockets_app.provisioning.domain import alias_change
 from websockets_app.provisioning.run import NOT_FOUND, Run
-from websockets_app.validators import lambda_arn_region
 
 
 def delete_everything(run: Run) -> None:
@@ -41,17 +40,7 @@ def delete_everything(run: Run) -> None:
         run.save("api_gateway_domain_name", "api_gateway_hosted_zone_id", "custom_domain_created")
         run.did(f"deleted domain name {gateway.domain_name}")
     if gateway.lambda_permission_function_arn:
-        granted = gateway.lambda_permission_function_arn
-        run.call_tolerating(
-            NOT_FOUND,
-            "remove Lambda permission",
-            run.client("lambda", lambda_arn_region(granted)).remove_permission,
-            FunctionName=granted,
-            StatementId=statement_id(gateway),
-        )
-        gateway.lambda_permission_function_arn = ""
-        run.save("lambda_permission_function_arn")
-        run.did(f"removed the permission to invoke {granted}")
+        remove_lambda_permission(run)
     if gateway.api_id:
         # Deleting the API deletes its routes, integrations, stages and deployments with it.
         run.call_tolerating(NOT_FOUND, "delete API", apigw.delete_api, ApiId=gateway.api_id)
