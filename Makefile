@@ -51,4 +51,4 @@ bench: install  ## Run the benchmarks (JSON, each beside its baseline); fails if
 	@status=0; for bench in $(BENCHES); do $(BIN)/python tests/bench/$$bench.py || status=1; done; exit $$status
 
 clean:  ## Remove the virtualenv, caches and the local database
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3 .test-db.sqlite3*

@@ -89,6 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "transaction_mode": "IMMEDIATE"}
     )
+    # Tests use a file, not Django's shared-cache in-memory database: shared cache locks tables instead of
+    # waiting for the writer, so concurrent connections (the rate-limit and token race tests) could not run.
+    DATABASES["default"]["TEST"] = {"NAME": env_str("DJANGO_TEST_SQLITE_PATH") or BASE_DIR / ".test-db.sqlite3"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -157,6 +160,11 @@ WEBSOCKETS: dict[str, object] = {
         "MANAGEMENT_ENDPOINT_URL": env_str("WEBSOCKETS_MANAGEMENT_ENDPOINT_URL") or None,
         "AWS_REGION": env_str("WEBSOCKETS_AWS_REGION") or None,
         "FANOUT_QUEUE_URL": env_str("WEBSOCKETS_FANOUT_QUEUE_URL") or None,
+        # e.g. "https://example.com,https://.example.com"; unset: no Origin check (manage.py check --deploy warns).
+        "ALLOWED_ORIGINS": env_list("WEBSOCKETS_ALLOWED_ORIGINS", []) or None,
+        # False when the WebSocket domain does not receive the site's session cookie: the token alone then
+        # authenticates (see the README's "WebSocket tokens").
+        "TOKEN_REQUIRES_SESSION": env_bool("WEBSOCKETS_TOKEN_REQUIRES_SESSION", True),
     }.items()
     if value is not None
 }

@@ -4,9 +4,11 @@ from django.views.generic import TemplateView
 
 from project.websocket import SiteWebSocketView
 from websockets_app.urls import websocket_path
+from websockets_app.views import WebSocketTokenView
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
+    path("api/ws-token/", WebSocketTokenView.as_view(), name="websocket-token"),
     websocket_path(SiteWebSocketView.as_view()),
 ]

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from websockets_app.models import ApiGateway, WebSocketSession
 
@@ -48,17 +47,14 @@ def _only_localhost_network() -> Iterator[None]:
 
 
 @pytest.fixture
-def keep_test_connection():
+def keep_test_connection(monkeypatch):
     """Let Lambda handlers run the WSGI app directly inside a test transaction.
 
     Django recycles database connections at the start and end of every request; inside the test's transaction
-    that would close the connection the test is using. Django's own test client switches this off the same way.
+    that would close the connection the test is using. The test client re-enables its own signal handlers after
+    each request, so recycling is switched off where it happens rather than by disconnecting signals.
     """
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    monkeypatch.setattr(BaseDatabaseWrapper, "close_if_unusable_or_obsolete", lambda self: None)
 
 
 @pytest.fixture
@@ -152,3 +148,19 @@ def aws(monkeypatch):
         monkeypatch.setattr("websockets_app.provisioning.run.make_client", fake.make_client)
         yield fake
         fake.stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def login_token(client) -> Callable[..., tuple[str, str]]:
+    """Log ``user`` in with the test client and ask the token endpoint for a token, as a browser would.
+
+    Returns the token and the Cookie header that carries the same session to the WebSocket $connect.
+    """
+
+    def issue(user: Any) -> tuple[str, str]:
+        client.force_login(user)
+        response = client.post("/api/ws-token/")
+        assert response.status_code == 200, response.content
+        return response.json()["token"], f"sessionid={client.cookies['sessionid'].value}"
+
+    return issue

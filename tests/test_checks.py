@@ -86,3 +86,79 @@ def test_fanout_threshold_must_be_a_positive_integer(settings, value):
 @pytest.mark.parametrize("value", [0, 10001, "1000", 1.0])
 def test_fanout_batch_size_must_be_within_limits(settings, value):
     assert ids(settings, {"FANOUT_BATCH_SIZE": value}) == ["websockets_app.E010"]
+
+
+def test_a_full_valid_security_configuration_passes(settings):
+    assert (
+        ids(
+            settings,
+            {
+                "TOKEN_REQUIRES_SESSION": False,
+                "TOKEN_RATE_LIMIT_ATTEMPTS": None,
+                "TOKEN_RATE_LIMIT_WINDOW_SECONDS": 10,
+                "CONNECT_RATE_LIMIT_IP_ATTEMPTS": 100,
+                "CONNECT_RATE_LIMIT_USER_ATTEMPTS": None,
+                "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 3600,
+                "ALLOWED_ORIGINS": ["https://example.com", "https://.example.org", "http://localhost:8000"],
+                "CHANNEL_NAME_PATTERN": r"room-[0-9]+",
+                "CHANNEL_NAME_MAX_LENGTH": 20,
+                "TRUSTED_PROXY_HOPS": 2,
+            },
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("TOKEN_REQUIRES_SESSION", "yes", "E011"),
+        ("TOKEN_REQUIRES_SESSION", 1, "E011"),
+        ("TOKEN_RATE_LIMIT_ATTEMPTS", 0, "E012"),
+        ("CONNECT_RATE_LIMIT_IP_ATTEMPTS", "20", "E012"),
+        ("CONNECT_RATE_LIMIT_USER_ATTEMPTS", True, "E012"),
+        ("TOKEN_RATE_LIMIT_WINDOW_SECONDS", None, "E013"),
+        ("CONNECT_RATE_LIMIT_WINDOW_SECONDS", 0, "E013"),
+        ("CONNECT_RATE_LIMIT_WINDOW_SECONDS", 86401, "E013"),
+        ("ALLOWED_ORIGINS", "https://example.com", "E014"),
+        ("ALLOWED_ORIGINS", ["example.com"], "E014"),
+        ("ALLOWED_ORIGINS", ["https://example.com/"], "E014"),
+        ("ALLOWED_ORIGINS", ["*"], "E014"),
+        ("CHANNEL_NAME_PATTERN", "[", "E015"),
+        ("CHANNEL_NAME_PATTERN", None, "E015"),
+        ("CHANNEL_NAME_MAX_LENGTH", 129, "E016"),
+        ("CHANNEL_NAME_MAX_LENGTH", 0, "E016"),
+        ("TRUSTED_PROXY_HOPS", -1, "E017"),
+        ("TRUSTED_PROXY_HOPS", "1", "E017"),
+    ],
+)
+def test_bad_security_settings_are_errors(settings, key, value, error):
+    assert ids(settings, {key: value}) == [f"websockets_app.{error}"]
+
+
+def test_a_sqlite_database_without_immediate_transactions_is_warned_about(settings):
+    from django.db import connections
+
+    from websockets_app.checks import check_rate_limit_locking
+
+    options = connections["default"].settings_dict.setdefault("OPTIONS", {})
+    saved = options.get("transaction_mode")
+    try:
+        options["transaction_mode"] = None
+        expected = [] if connections["default"].vendor == "postgresql" else ["websockets_app.W003"]
+        assert [message.id for message in check_rate_limit_locking()] == expected
+    finally:
+        if saved is None:
+            options.pop("transaction_mode", None)
+        else:
+            options["transaction_mode"] = saved
+    assert check_rate_limit_locking() == []
+
+
+def test_the_deploy_check_warns_while_any_origin_may_connect(settings):
+    from websockets_app.checks import check_allowed_origins
+
+    settings.WEBSOCKETS = {}
+    assert [message.id for message in check_allowed_origins()] == ["websockets_app.W002"]
+    settings.WEBSOCKETS = {"ALLOWED_ORIGINS": ["https://example.com"]}
+    assert check_allowed_origins() == []

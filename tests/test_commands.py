@@ -75,8 +75,8 @@ class TestCleanupWebSocketTokens:
     @pytest.mark.parametrize(
         ("args", "message"),
         [
-            (["--token-age", "30"], "--token-age must be at least the token expiry (60 seconds)"),
-            (["--token-age", "-1"], "--token-age must be at least the token expiry"),
+            (["--token-age", "30"], "--token-age must be at least 60 seconds (the token expiry"),
+            (["--token-age", "-1"], "--token-age must be at least 60 seconds"),
             (["--rate-limit-age", "0"], "--rate-limit-age must be at least 1 day"),
             (["--token-age", "soon"], "invalid int value: 'soon'"),
         ],
@@ -220,3 +220,9 @@ class TestProvisioningAgainstAws:
         monkeypatch.setattr("builtins.input", lambda prompt: "yes")
         assert run("deleteApiGateway", "--pk", str(created.pk)).endswith("Delete API Gateway succeeded for 'site'.\n")
         assert aws.apigw.get_apis()["Items"] == []
+
+
+def test_token_age_floor_follows_the_token_rate_limit_window(db, settings):
+    settings.WEBSOCKETS = {"TOKEN_RATE_LIMIT_WINDOW_SECONDS": 900}
+    with pytest.raises(CommandError, match="at least 900 seconds"):
+        run("cleanupWebSocketTokens", "--token-age", "300")

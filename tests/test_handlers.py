@@ -60,9 +60,11 @@ def test_an_event_of_no_known_shape_gets_a_clear_error_result(event):
     assert result["error"].startswith("Unrecognised event")
 
 
-def test_websocket_events_reach_the_websocket_view(settings):
-    settings.ALLOWED_HOSTS = [samples.DOMAIN]
-    assert handlers.handler(samples.connect_event(), None)["statusCode"] == 200
+def test_websocket_events_reach_the_websocket_view(settings, login_token, django_user_model):
+    settings.ALLOWED_HOSTS = [samples.DOMAIN, "testserver"]
+    token, cookie = login_token(django_user_model.objects.create_user("ada"))
+    connect = samples.connect_event(query={"ws_token": token}, cookie=cookie)
+    assert handlers.handler(connect, None)["statusCode"] == 200
     result = handlers.handler(samples.message_event({"action": "ping"}), None)
     assert json.loads(result["body"]) == {"pong": True}
 

@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connecti
 @pytest.fixture(autouse=True)
 def _hosts(settings):
     settings.ALLOWED_HOSTS = [DOMAIN]
+    settings.ROOT_URLCONF = "tests.ws_urls"  # views without tokens: these tests are about what gets logged
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "k9#Vq2!pL7@xR4$mZ8&nB3*wT6^yH1%cF5(dJ0)gS-uE+aQ=iO~eW",
     "DJANGO_ALLOWED_HOSTS": "www.example.com",
     "DJANGO_SECURE_HSTS_PRELOAD": "1",
+    "WEBSOCKETS_ALLOWED_ORIGINS": "https://www.example.com",
 }
 
 
@@ -52,6 +53,25 @@ def test_check_deploy_is_clean_with_a_production_environment():
     result = run_python("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_any_origin_may_open_websockets():
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "WEBSOCKETS_ALLOWED_ORIGINS"}
+    result = run_python("manage.py", "check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 1
+    assert "websockets_app.W002" in result.stdout + result.stderr
+
+
+def test_websocket_origins_and_token_binding_come_from_the_environment():
+    value = settings_value(
+        "[settings.WEBSOCKETS.get(k) for k in ('ALLOWED_ORIGINS', 'TOKEN_REQUIRES_SESSION')]",
+        {
+            "DJANGO_DEBUG": "1",
+            "WEBSOCKETS_ALLOWED_ORIGINS": "https://example.com, https://.example.com",
+            "WEBSOCKETS_TOKEN_REQUIRES_SESSION": "0",
+        },
+    )
+    assert value == [["https://example.com", "https://.example.com"], False]
 
 
 def test_production_defaults_are_secure():

@@ -10,6 +10,7 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from websockets_app.messaging import send_to_channel
+from websockets_app.permissions import handler_permissions
 from websockets_app.views import WebSocketView
 
 
@@ -24,6 +25,8 @@ def _describe(view: WebSocketView, request: HttpRequest, handler: str) -> dict[s
 
 
 class EchoView(WebSocketView):
+    USE_WS_TOKEN = False  # most tests are about something else; TokenEchoView has tokens on
+
     def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return _describe(self, request, "default")
 
@@ -51,7 +54,12 @@ class EchoView(WebSocketView):
         return 42
 
 
+class TokenEchoView(EchoView):
+    USE_WS_TOKEN = True
+
+
 class RestrictedView(WebSocketView):
+    USE_WS_TOKEN = False
     ALLOWED_HANDLERS = ["only"]
 
     def only(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
@@ -62,14 +70,35 @@ class RestrictedView(WebSocketView):
 
 
 class PermissionView(WebSocketView):
+    USE_WS_TOKEN = False
     permissions_required = ["websockets_app.view_websocketsession", "websockets_app.change_websocketsession"]
 
 
 class AllPermissionsView(WebSocketView):
+    USE_WS_TOKEN = False
     all_permissions_required = ["websockets_app.view_websocketsession", "websockets_app.change_websocketsession"]
 
 
+class GuardedHandlersView(WebSocketView):
+    """Open to every connection; two handlers need permissions of their own."""
+
+    USE_WS_TOKEN = False
+
+    @handler_permissions(any_of=["websockets_app.view_websocketsession", "websockets_app.change_websocketsession"])
+    def peek(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
+        return {"handler": "peek"}
+
+    @handler_permissions(all_of=["websockets_app.view_websocketsession", "websockets_app.delete_websocketsession"])
+    def purge(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
+        return {"handler": "purge"}
+
+    def hello(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
+        return {"handler": "hello"}
+
+
 class RefusingConnectView(WebSocketView):
+    USE_WS_TOKEN = False
+
     def connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse | None:
         if request.GET.get("ticket") != "ok":
             return HttpResponse("no", status=401)
@@ -101,10 +130,12 @@ def json_http(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("ws/<slug:route>", EchoView.as_view(debug=True), name="websocket"),
+    path("secure/<slug:route>", TokenEchoView.as_view(debug=True)),
     path("restricted/<slug:route>", RestrictedView.as_view()),
     path("perm/<slug:route>", PermissionView.as_view()),
     path("allperm/<slug:route>", AllPermissionsView.as_view()),
     path("ticket/<slug:route>", RefusingConnectView.as_view()),
+    path("guarded/<slug:route>", GuardedHandlersView.as_view()),
     path("echo/", echo_http),
     path("binary/", binary_http),
     path("json/", json_http),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import connections
 
 from websockets_app.conf import DEFAULTS
+from websockets_app.origins import Origin
+from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH
 
 CHECK_ID = "websockets_app"
 
@@ -61,7 +65,82 @@ def check_websockets_settings(app_configs: Any = None, **kwargs: Any) -> list[Ch
         messages.append(_error(5, "WEBSOCKETS['AWS_REGION'] must be a region name such as 'eu-west-1', or None."))
 
     messages.extend(_messaging_errors(raw))
+    messages.extend(_security_errors(raw))
     return messages
+
+
+def _setting(raw: dict[str, Any], key: str) -> Any:
+    return raw.get(key, DEFAULTS[key])
+
+
+def _security_errors(raw: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if not isinstance(_setting(raw, "TOKEN_REQUIRES_SESSION"), bool):
+        messages.append(_error(11, "WEBSOCKETS['TOKEN_REQUIRES_SESSION'] must be True or False."))
+    for key in ("TOKEN_RATE_LIMIT_ATTEMPTS", "CONNECT_RATE_LIMIT_IP_ATTEMPTS", "CONNECT_RATE_LIMIT_USER_ATTEMPTS"):
+        value = _setting(raw, key)
+        if value is not None and not _is_int_between(value, 1, 10**6):
+            messages.append(_error(12, f"WEBSOCKETS['{key}'] must be a positive integer, or None for no limit."))
+    for key in ("TOKEN_RATE_LIMIT_WINDOW_SECONDS", "CONNECT_RATE_LIMIT_WINDOW_SECONDS"):
+        if not _is_int_between(_setting(raw, key), 1, 86400):
+            messages.append(_error(13, f"WEBSOCKETS['{key}'] must be a number of seconds from 1 to 86400."))
+    origins = _setting(raw, "ALLOWED_ORIGINS")
+    if origins is not None and (
+        not isinstance(origins, list | tuple) or not all(isinstance(o, str) and Origin.parse(o) for o in origins)
+    ):
+        messages.append(
+            _error(
+                14,
+                "WEBSOCKETS['ALLOWED_ORIGINS'] must be None or a list of origins (scheme://host[:port]).",
+                'e.g. ["https://example.com", "https://.example.com", "http://localhost:8000"]',
+            )
+        )
+    pattern = _setting(raw, "CHANNEL_NAME_PATTERN")
+    try:
+        re.compile(pattern)
+    except (TypeError, re.error):
+        messages.append(_error(15, "WEBSOCKETS['CHANNEL_NAME_PATTERN'] must be a valid regular expression."))
+    if not _is_int_between(_setting(raw, "CHANNEL_NAME_MAX_LENGTH"), 1, CHANNEL_NAME_COLUMN_LENGTH):
+        messages.append(
+            _error(16, f"WEBSOCKETS['CHANNEL_NAME_MAX_LENGTH'] must be from 1 to {CHANNEL_NAME_COLUMN_LENGTH}.")
+        )
+    if not _is_int_between(_setting(raw, "TRUSTED_PROXY_HOPS"), 0, 10):
+        messages.append(_error(17, "WEBSOCKETS['TRUSTED_PROXY_HOPS'] must be an integer from 0 to 10."))
+    return messages
+
+
+@register(Tags.compatibility)
+def check_rate_limit_locking(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Rate limits are exact only where a check-then-write can be serialised (websockets_app.locks)."""
+    connection = connections["default"]
+    if connection.vendor == "postgresql":
+        return []
+    if connection.vendor == "sqlite" and connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") == (
+        "IMMEDIATE"
+    ):
+        return []
+    return [
+        Warning(
+            "Connection and token rate limits may admit more than their limit under concurrent requests on this "
+            "database.",
+            hint='Use PostgreSQL, or SQLite with OPTIONS {"transaction_mode": "IMMEDIATE"}.',
+            id=f"{CHECK_ID}.W003",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_allowed_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    raw = getattr(settings, "WEBSOCKETS", {})
+    if isinstance(raw, dict) and raw.get("ALLOWED_ORIGINS") is None:
+        return [
+            Warning(
+                "WEBSOCKETS['ALLOWED_ORIGINS'] is not set: a page on any site can open WebSocket connections.",
+                hint="List the site's origins, e.g. WEBSOCKETS_ALLOWED_ORIGINS=https://example.com.",
+                id=f"{CHECK_ID}.W002",
+            )
+        ]
+    return []
 
 
 def _messaging_errors(raw: dict[str, Any]) -> list[CheckMessage]:

@@ -20,6 +20,28 @@ DEFAULTS: dict[str, Any] = {
     "URL_PREFIX": "/ws/",
     # How long an issued WebSocket token may be used to connect, in seconds.
     "TOKEN_EXPIRY_SECONDS": 60,
+    # True: a token connects only together with the session cookie it was issued to (the WebSocket domain must
+    # receive the site's session cookie). False: the token alone authenticates; a session cookie that does arrive
+    # must still be the one the token was issued to.
+    "TOKEN_REQUIRES_SESSION": True,
+    # Tokens one user may request per window; None lifts the limit.
+    "TOKEN_RATE_LIMIT_ATTEMPTS": 30,
+    "TOKEN_RATE_LIMIT_WINDOW_SECONDS": 60,
+    # Connection attempts (refused ones included) per client IP and per user within the window; None lifts a limit.
+    "CONNECT_RATE_LIMIT_IP_ATTEMPTS": 60,
+    "CONNECT_RATE_LIMIT_USER_ATTEMPTS": 30,
+    "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 60,
+    # Origins a browser may open a connection from: "https://example.com", "http://localhost:8000", or
+    # "https://.example.com" for the domain and all its subdomains. None switches the check off; with a list, a
+    # $connect without an Origin header is refused.
+    "ALLOWED_ORIGINS": None,
+    # Channel names a client may ask for (?channel=) or a handler may move to: a regular expression that must match
+    # the whole name, and a length of at most the column's 128 characters.
+    "CHANNEL_NAME_PATTERN": r"[\w.:@-]+",
+    "CHANNEL_NAME_MAX_LENGTH": 128,
+    # HTTP integrations without the X-WebSocket-Source-Ip header: how many proxies in front of Django append to
+    # X-Forwarded-For. The client is the address the outermost trusted proxy saw; 0 means REMOTE_ADDR.
+    "TRUSTED_PROXY_HOPS": 0,
     # Management API endpoint to use instead of https://{api_id}.execute-api.{region}.amazonaws.com/{stage};
     # the local gateway and test stubs set it. None means "derive it from the gateway".
     "MANAGEMENT_ENDPOINT_URL": None,

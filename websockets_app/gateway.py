@@ -14,6 +14,7 @@ Anything else (a browser or a script posting to the WebSocket URL) is untrusted 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,30 @@ class GatewayContext:
     @property
     def region_from_domain(self) -> bool:
         return bool(_EXECUTE_API_DOMAIN.match(self.domain_name))
+
+
+def client_ip(context: GatewayContext, meta: dict[str, Any]) -> str | None:
+    """The client's IP address, from a source a client cannot forge; None when there is none.
+
+    Lambda events carry API Gateway's ``identity.sourceIp``; HTTP integrations map it into X-WebSocket-Source-Ip.
+    Without that header, the address comes from ``WEBSOCKETS["TRUSTED_PROXY_HOPS"]``: with N trusted proxies, the
+    N-th X-Forwarded-For entry from the right is the one the outermost of them saw. The leftmost entries are
+    whatever the client chose to send and are never used.
+    """
+    if context.source_ip or context.via == LAMBDA:
+        return _valid_ip(context.source_ip)
+    hops = ws_settings.TRUSTED_PROXY_HOPS
+    if hops == 0:
+        return _valid_ip(meta.get("REMOTE_ADDR", ""))
+    forwarded = [part.strip() for part in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",") if part.strip()]
+    return _valid_ip(forwarded[-hops]) if len(forwarded) >= hops else None
+
+
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 def _complete(facts: dict[str, str]) -> bool:

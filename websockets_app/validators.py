@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
+from websockets_app.conf import ws_settings
+
 RESERVED_ROUTE_KEYS = frozenset({"$connect", "$disconnect", "$default"})
 
 # A custom route key becomes the last path segment of the WebSocket URL (ws/<slug:route>), so it must be a slug.
@@ -55,17 +57,26 @@ def validate_tags(value: Any) -> None:
 
 # API Gateway connection ids are short base64-like strings ("L0SM9cOFvHcCIhw="); anything else is refused.
 _CONNECTION_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,128}\Z")
-# Channel names: printable, no control characters, at most the column's 128 characters.
-_CHANNEL_NAME = re.compile(r"[^\x00-\x1f\x7f]{0,128}\Z")
+# The WebSocketSession.channel_name column.
+CHANNEL_NAME_COLUMN_LENGTH = 128
 
 
 def is_valid_connection_id(value: object) -> bool:
     return isinstance(value, str) and bool(_CONNECTION_ID.match(value))
 
 
-def validate_channel_name(value: str) -> None:
-    if not _CHANNEL_NAME.match(value):
-        raise ValidationError("A channel name is at most 128 printable characters.")
+def validate_channel_name(value: object) -> None:
+    """A channel name must match WEBSOCKETS["CHANNEL_NAME_PATTERN"] and fit WEBSOCKETS["CHANNEL_NAME_MAX_LENGTH"].
+
+    The message never repeats the value or the pattern: it may reach a client.
+    """
+    max_length = min(ws_settings.CHANNEL_NAME_MAX_LENGTH, CHANNEL_NAME_COLUMN_LENGTH)
+    if not isinstance(value, str) or not value:
+        raise ValidationError("A channel name must be a non-empty string.")
+    if len(value) > max_length:
+        raise ValidationError(f"A channel name is at most {max_length} characters.")
+    if not re.fullmatch(ws_settings.CHANNEL_NAME_PATTERN, value):
+        raise ValidationError("The channel name has characters that are not allowed.")
 
 
 def validate_region(value: str) -> None:

@@ -22,17 +22,27 @@ import logging
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import BadRequest, ImproperlyConfigured, PermissionDenied, ValidationError
+from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.functional import SimpleLazyObject, empty
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from websockets_app import message_queries
-from websockets_app.gateway import HTTP, NONE, GatewayContext
+from websockets_app.conf import ws_settings
+from websockets_app.gateway import HTTP, NONE, GatewayContext, client_ip
+from websockets_app.messaging import MAX_PAYLOAD_BYTES
 from websockets_app.models import WebSocketSession
+from websockets_app.origins import origin_allowed
+from websockets_app.permissions import PermissionRule, rule_of
+from websockets_app.rate_limits import RateLimited, admit_connection, mark_refused, record_refused_connection
+from websockets_app.tokens import TokenRateLimited, consume_token, issue_token
 from websockets_app.validators import validate_channel_name
 
 logger = logging.getLogger(__name__)
@@ -54,9 +64,15 @@ class WebSocketView(View):
     ALLOWED_HANDLERS: ClassVar[Iterable[str] | None] = None
     ADDITIONAL_ALLOWED_HANDLERS: ClassVar[Iterable[str]] = ()
 
-    # Django permissions, checked on connect and on every message: any one of / all of.
+    # Django permissions, checked on connect and on every message: any one of / all of. A single handler can
+    # require more with @handler_permissions (websockets_app.permissions).
     permissions_required: ClassVar[Iterable[str]] = ()
     all_permissions_required: ClassVar[Iterable[str]] = ()
+
+    # $connect must bring a fresh token from WebSocketTokenView (?ws_token=...); the token decides who the user is.
+    # Switch off only for anonymous, public endpoints: rate limits and the Origin check still apply.
+    USE_WS_TOKEN: ClassVar[bool] = True
+    token_query_parameter: ClassVar[str] = "ws_token"  # noqa: S105 (a parameter name, not a secret)
 
     # HTTP integrations only: headers a $connect must carry (API Gateway forwards the client's handshake headers).
     required_headers: ClassVar[Iterable[str]] = ("Sec-WebSocket-Key", "Sec-WebSocket-Version")
@@ -95,17 +111,59 @@ class WebSocketView(View):
                 response = self.disconnect(request, *args, **kwargs)
             else:
                 response = self._handle_message(request, *args, **kwargs)
+            return _as_response(response)
         except PermissionDenied as exc:
             return self._refuse(403, str(exc) or "permission denied")
         except (BadRequest, ValidationError) as exc:
             return self._refuse(400, _reason(exc))
-        return _as_response(response)
+        except RateLimited as exc:
+            refusal = self._refuse(429, "connection rate limit reached")
+            refusal["Retry-After"] = str(exc.retry_after)
+            return refusal
+        except Exception:
+            return self._fail(request)
 
     def _handle_connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        if self.gateway_context.via == HTTP:
-            self._check_required_headers(request)
-        self.check_permissions(request.user)
-        return self.connect(request, *args, **kwargs)
+        address = client_ip(self.gateway_context, request.META)
+        if address is None:
+            raise BadRequest("no usable client address")
+        try:
+            if self.gateway_context.via == HTTP:
+                self._check_required_headers(request)
+            if not origin_allowed(request.headers.get("Origin")):
+                raise PermissionDenied("origin not allowed")
+            if request.GET.get("channel"):
+                # Before the token is spent: a client with a typo in the channel keeps its token.
+                validate_channel_name(request.GET["channel"])
+            if self.USE_WS_TOKEN:
+                request.user = self._user_from_token(request)
+        except (BadRequest, PermissionDenied, ValidationError):
+            record_refused_connection(address)
+            raise
+        attempt = admit_connection(address, request.user)
+        try:
+            self.check_permissions(request.user)
+            response = self.connect(request, *args, **kwargs)
+        except Exception:
+            mark_refused(attempt)
+            raise
+        if not _accepted(response):
+            mark_refused(attempt)
+        return response
+
+    def _user_from_token(self, request: HttpRequest) -> Any:
+        """Spend the connect's token and return its user; PermissionDenied for any token that is not good."""
+        token = consume_token(request.GET.get(self.token_query_parameter))
+        if token is None:
+            raise PermissionDenied("missing, unknown, used or expired token")
+        session_key = request.session.session_key if hasattr(request, "session") else None
+        if session_key is None and ws_settings.TOKEN_REQUIRES_SESSION:
+            raise PermissionDenied("token presented without the session cookie it was issued to")
+        if session_key is not None and session_key != token.session_key:
+            raise PermissionDenied("token presented with another session")
+        if not token.user.is_active:
+            raise PermissionDenied("token of an inactive user")
+        return token.user
 
     def _handle_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         session = message_queries.connected_session(self.gateway_context.connection_id)
@@ -115,17 +173,22 @@ class WebSocketView(View):
         request.user = session.user or AnonymousUser()
         self.body = self.parse_body(request)
         self.handler_name = self.select_handler(kwargs.get("route", ""))
+        handler = getattr(self, self.handler_name)
         self.check_permissions(request.user)
+        handler_rule = rule_of(handler)
+        if handler_rule is not None:
+            handler_rule.check(request.user)
         # Counted only once the message is accepted: a refused message writes nothing.
         message_queries.count_message(session)
-        return getattr(self, self.handler_name)(request, *args, **kwargs)
+        return handler(request, *args, **kwargs)
 
     # -- the routes ------------------------------------------------------------------------------------------
 
     def connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Record the new connection. Override to add checks and call ``super().connect(...)`` to keep the record."""
         requested_channel = request.GET.get("channel", "")
-        validate_channel_name(requested_channel)  # before anything is written, the gateway's row included
+        if requested_channel:
+            validate_channel_name(requested_channel)  # before anything is written, the gateway's row included
         gateway = self.gateway_context.get_gateway()
         channel = requested_channel or gateway.default_channel_name
         user = request.user if request.user.is_authenticated else None
@@ -153,9 +216,11 @@ class WebSocketView(View):
     # -- helpers for subclasses ----------------------------------------------------------------------------------
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        """The message body as a JSON object; anything else is a bad request."""
+        """The message body as a JSON object; anything else (or more than API Gateway's 128 KB) is a bad request."""
         if not request.body:
             return {}
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            raise BadRequest("message larger than 128 KB")
         try:
             body = json.loads(request.body)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -185,12 +250,7 @@ class WebSocketView(View):
 
     def check_permissions(self, user: Any) -> None:
         """Raise PermissionDenied unless ``user`` has one of ``permissions_required`` and all of the other list."""
-        any_of = list(self.permissions_required)
-        all_of = list(self.all_permissions_required)
-        if any_of and not any(user.has_perm(permission) for permission in any_of):
-            raise PermissionDenied("missing permission")
-        if all_of and not user.has_perms(all_of):
-            raise PermissionDenied("missing permission")
+        PermissionRule(any_of=tuple(self.permissions_required), all_of=tuple(self.all_permissions_required)).check(user)
 
     def change_channel(self, channel_name: str) -> None:
         """Move this connection to another channel (validated; one UPDATE)."""
@@ -223,8 +283,43 @@ class WebSocketView(View):
         )
         return HttpResponse(_GENERIC_MESSAGES[status], status=status, content_type="text/plain; charset=utf-8")
 
+    def _fail(self, request: HttpRequest) -> HttpResponse:
+        # An unexpected error: logged once, with what identifies the request, and told to error reporters through
+        # Django's signal. Nobody is mailed, and the client learns nothing about it.
+        context = self.gateway_context
+        logger.exception(
+            "WebSocket handler failed",
+            extra={
+                "connection_id": context.connection_id,
+                "event_type": context.event_type,
+                "route_key": context.route_key,
+                "handler": self.handler_name,
+                "user_id": _loaded_user_id(request),
+            },
+        )
+        got_request_exception.send(sender=type(self), request=request)
+        return HttpResponse(_GENERIC_MESSAGES[500], status=500, content_type="text/plain; charset=utf-8")
 
-_GENERIC_MESSAGES = {400: "Bad request.", 403: "Forbidden.", 404: "Not found."}
+
+_GENERIC_MESSAGES = {
+    400: "Bad request.",
+    403: "Forbidden.",
+    404: "Not found.",
+    429: "Too many requests.",
+    500: "Internal server error.",
+}
+
+
+def _loaded_user_id(request: HttpRequest) -> Any:
+    # Only a user already loaded: loading one now could fail the same way the request just did.
+    user = getattr(request, "user", None)
+    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+        return None
+    return getattr(user, "pk", None)
+
+
+def _accepted(result: Any) -> bool:
+    return not (isinstance(result, HttpResponseBase) and result.status_code >= 300)
 
 
 def _reason(exc: Exception) -> str:
@@ -261,3 +356,28 @@ def _allowed_handlers(cls: type[WebSocketView]) -> frozenset[str]:
         if not (name.isidentifier() and len(name) <= _HANDLER_NAME_MAX_LENGTH and callable(getattr(cls, name, None))):
             raise ImproperlyConfigured(f"{cls.__name__} allows handler {name!r}, which is not a method of the view.")
     return frozenset((declared - FRAMEWORK_NAMES) | {"default"})
+
+
+@method_decorator([csrf_protect, never_cache], name="dispatch")
+class WebSocketTokenView(LoginRequiredMixin, View):
+    """POST (logged in, with the CSRF token) -> ``{"token": "...", "expires_in": 60}``: one connect's ticket.
+
+    The browser calls it before every connect and reconnect and opens ``wss://...?ws_token=<token>``. Anonymous
+    callers get 403, a GET 405, and a user over the token rate limit 429 with Retry-After.
+    """
+
+    http_method_names: ClassVar[list[str]] = ["post"]
+    raise_exception = True
+
+    def handle_no_permission(self) -> HttpResponse:
+        return JsonResponse({"error": "Log in to request a WebSocket token."}, status=403)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            issued = issue_token(request.user, request.session.session_key)
+        except TokenRateLimited as exc:
+            logger.warning("WebSocket token refused: rate limit reached", extra={"user_id": request.user.pk})
+            refusal = JsonResponse({"error": "Too many token requests; try again later."}, status=429)
+            refusal["Retry-After"] = str(exc.retry_after)
+            return refusal
+        return JsonResponse({"token": issued.token, "expires_in": issued.expires_in})

@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.common import PYTHON, ROOT, WS_DOMAIN, bench_env, emit, median, prepare
+from tests.bench.common import PYTHON, ROOT, WS_DOMAIN, bench_env, emit, median, prepare, seed_token
 
 BUDGET = 1.3
 MARK = "BENCH "
@@ -39,7 +39,8 @@ from tests.events import connect_event
 t0 = time.perf_counter()
 from infra.handlers import handler
 imported = time.perf_counter() - t0
-status = handler(connect_event(sys.argv[1]), None)["statusCode"]
+event = connect_event(sys.argv[1], query={{"ws_token": sys.argv[2]}}, cookie="sessionid=" + sys.argv[3])
+status = handler(event, None)["statusCode"]
 print({MARK!r} + json.dumps({{"import": imported, "total": time.perf_counter() - t0, "status": status}}))
 """
 
@@ -49,7 +50,9 @@ import json, sys
 from tests.events import connect_event, http_event, message_event
 from infra.handlers import handler
 statuses = [
-    handler(connect_event("paths="), None)["statusCode"],
+    handler(connect_event("paths=", query={{"ws_token": sys.argv[1]}}, cookie="sessionid=" + sys.argv[2]), None)[
+        "statusCode"
+    ],
     handler(message_event({{"action": "ping"}}, connection_id="paths="), None)["statusCode"],
     handler(http_event("/", host={WS_DOMAIN!r}), None)["statusCode"],
 ]
@@ -84,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             wall, inner = run(["-c", BARE_SETUP], env)
             setup_wall.append(wall)
             setup_in.append(float(inner))
-            wall, inner = run(["-c", HANDLER, f"cold-{n}="], env)
+            wall, inner = run(["-c", HANDLER, f"cold-{n}=", *seed_token(env)], env)
             report = json.loads(inner)
             handler_wall.append(wall)
             handler_in.append(report["total"])
             handler_import.append(report["import"])
             statuses.add(report["status"])
-        paths = json.loads(run(["-c", PATHS], env)[1])
+        paths = json.loads(run(["-c", PATHS, *seed_token(env)], env)[1])
 
     def ms(seconds: float) -> float:
         return round(seconds * 1000, 1)

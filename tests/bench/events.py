@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.common import WS_DOMAIN, bench_env, emit, prepare
+from tests.bench.common import WS_DOMAIN, bench_env, emit, prepare, seed_token
 
 TARGET_EVENTS_PER_SECOND = 1000
 TARGET_QUERIES = 2
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.events import connect_event, message_event
 
     connection_id = "bench="
-    assert handler(connect_event(connection_id), None)["statusCode"] == 200
+    token, session_key = seed_token(env)
+    connect = connect_event(connection_id, query={"ws_token": token}, cookie=f"sessionid={session_key}")
+    assert handler(connect, None)["statusCode"] == 200
     messages = [message_event({"action": "ping", "n": n}, connection_id=connection_id) for n in range(args.events)]
     baseline_event = {
         "httpMethod": "POST",

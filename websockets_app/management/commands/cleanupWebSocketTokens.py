@@ -16,7 +16,8 @@ class Command(BaseCommand):
             default=300,
             metavar="SECONDS",
             help="Delete tokens created more than SECONDS ago (default 300). "
-            "May not be shorter than WEBSOCKETS['TOKEN_EXPIRY_SECONDS'], or live tokens would go.",
+            "May not be shorter than WEBSOCKETS['TOKEN_EXPIRY_SECONDS'] (live tokens would go) or "
+            "WEBSOCKETS['TOKEN_RATE_LIMIT_WINDOW_SECONDS'] (the token rate limit counts them).",
         )
         parser.add_argument(
             "--rate-limit-age",
@@ -27,10 +28,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, token_age: int, rate_limit_age: int, **options: Any) -> None:
-        expiry = ws_settings.TOKEN_EXPIRY_SECONDS
-        if token_age < expiry:
+        needed = max(ws_settings.TOKEN_EXPIRY_SECONDS, ws_settings.TOKEN_RATE_LIMIT_WINDOW_SECONDS)
+        if token_age < needed:
             raise CommandError(
-                f"--token-age must be at least the token expiry ({expiry} seconds); nothing was deleted."
+                f"--token-age must be at least {needed} seconds (the token expiry and the token rate-limit "
+                "window); nothing was deleted."
             )
         if rate_limit_age < 1:
             raise CommandError("--rate-limit-age must be at least 1 day; nothing was deleted.")
