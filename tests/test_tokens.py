@@ -12,8 +12,8 @@ from django.test import Client
 from django.utils import timezone
 
 from infra.handlers import handler
-from tests.events import DOMAIN, connect_event, message_event
-from websockets_app.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
+from tests.events import API_ID, DOMAIN, STAGE, connect_event, message_event
+from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 from websockets_app.tokens import consume_token, issue_token
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
@@ -246,3 +246,13 @@ def test_the_admin_shows_a_prefix_of_the_hash_never_the_token(admin_client, logi
     assert stored.token_hash[:10] in page
     assert token not in page
     assert stored.token_hash not in page
+
+
+def test_a_connect_with_a_token_takes_a_fixed_number_of_queries(login_token, ada, django_assert_num_queries):
+    from tests.test_views import CONNECT_QUERIES
+
+    ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE)
+    token, cookie = login_token(ada)
+    # The token's UPDATE and its row with the user take the place of the session and user lookups.
+    with django_assert_num_queries(CONNECT_QUERIES):
+        assert connect(token, cookie)["statusCode"] == 200
