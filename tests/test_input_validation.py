@@ -94,3 +94,9 @@ def test_a_failing_handler_is_logged_with_its_context_answered_generically_and_m
         "broken",
     )
     assert mail.outbox == []
+
+
+def test_a_message_far_over_djangos_upload_limit_is_a_400_not_a_500(connected, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = json.dumps({"text": "x" * 4096})
+    assert handler(message_event(raw=body), None)["statusCode"] == 400

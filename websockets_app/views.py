@@ -24,7 +24,13 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import BadRequest, ImproperlyConfigured, PermissionDenied, ValidationError
+from django.core.exceptions import (
+    BadRequest,
+    ImproperlyConfigured,
+    PermissionDenied,
+    SuspiciousOperation,
+    ValidationError,
+)
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
@@ -114,7 +120,7 @@ class WebSocketView(View):
             return _as_response(response)
         except PermissionDenied as exc:
             return self._refuse(403, str(exc) or "permission denied")
-        except (BadRequest, ValidationError) as exc:
+        except (BadRequest, ValidationError, SuspiciousOperation) as exc:
             return self._refuse(400, _reason(exc))
         except RateLimited as exc:
             refusal = self._refuse(429, "connection rate limit reached")
@@ -217,6 +223,9 @@ class WebSocketView(View):
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         """The message body as a JSON object; anything else (or more than API Gateway's 128 KB) is a bad request."""
+        declared_length = request.META.get("CONTENT_LENGTH") or ""
+        if declared_length.isdigit() and int(declared_length) > MAX_PAYLOAD_BYTES:
+            raise BadRequest("message larger than 128 KB")  # refused before it is read
         if not request.body:
             return {}
         if len(request.body) > MAX_PAYLOAD_BYTES:
