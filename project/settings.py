@@ -179,5 +179,6 @@ LAMBDA_MANAGE_COMMANDS = env_list(
         "clearsessions",
         "clearWebSocketSessions",
         "cleanupWebSocketTokens",
+        "markStaleWebSocketSessions",
     ],
 )
