@@ -10,7 +10,22 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install test test-postgres lint format local migrate bench clean
+# AWS SAM CLI lives in its own environment, so its pins never touch the app's boto3.
+SAM_VERSION := 1.170.0
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+ENV ?=
+EVENT ?=
+# Lambda runs python3.12: the package is compiled by it; pyenv keeps one outside PATH on some machines.
+LAMBDA_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),\
+	$(shell $(p) -c 'import sys; print("$(p)" if sys.version_info[:2] == (3, 12) else "")' 2>/dev/null)))
+BUILD_DIR := .aws-sam/build
+MAX_PACKAGE_MB := 40
+FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
+
+.PHONY: help install test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
+	build-DependenciesLayer $(addprefix build-,$(FUNCTIONS))
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,8 +54,13 @@ format: install  ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-migrate: install  ## Apply migrations to the local database
+migrate: install  ## Apply migrations: the local database, or with ENV=<samconfig env> the deployed stack's
+ifeq ($(ENV),)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+else
+	$(MAKE) --no-print-directory sam
+	$(SAM) remote invoke ManageFunction --config-env $(ENV) --event '{"manage": "migrate --noinput"}'
+endif
 
 local: migrate  ## Run the site on http://$(HOST):$(PORT) (SQLite, debug)
 	DJANGO_DEBUG=1 DJANGO_LOG_FORMAT=text $(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -49,6 +69,63 @@ BENCHES := coldstart events fanout
 
 bench: install  ## Run the benchmarks (JSON, each beside its baseline); fails if a target is missed
 	@status=0; for bench in $(BENCHES); do $(BIN)/python tests/bench/$$bench.py || status=1; done; exit $$status
+
+invoke: migrate  ## Run infra/events/$(EVENT).json (every sample without EVENT) through the Lambda handler
+	@if [ -x $(SAM) ] && docker info >/dev/null 2>&1; then \
+		for event in $$($(BIN)/python -m infra.invoke --list $(EVENT)); do \
+			$(SAM) local invoke $$($(BIN)/python -m infra.invoke --function $$event) -e infra/events/$$event.json || exit 1; \
+		done; \
+	else \
+		echo "No container runtime (or no $(SAM)) for sam local invoke: running the events in-process through infra.handlers.handler."; \
+		DJANGO_DEBUG=1 $(BIN)/python -m infra.invoke $(EVENT); \
+	fi
+
+sam: $(SAM)  ## Install AWS SAM CLI into $(SAM_VENV) (not into .venv)
+
+$(SAM):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
+
+build: install sam  ## sam build: the package for python3.12 arm64, then its size (fails over $(MAX_PACKAGE_MB) MB)
+	@test -n "$(LAMBDA_PYTHON)" || { echo "python3.12 not found: it is needed to build the Lambda package; skipping sam build."; exit 0; } ; \
+	$(SAM) build && $(BIN)/python -m infra.package_size $(BUILD_DIR) --limit-mb $(MAX_PACKAGE_MB)
+
+deploy: build  ## sam deploy --config-env $(ENV) (default, staging, production; see samconfig.toml)
+	$(SAM) deploy --config-env $(or $(ENV),default)
+
+logs: sam  ## sam logs of the stack (FUNCTION=WebSocketFunction narrows it), following new lines
+	$(SAM) logs --config-env $(or $(ENV),default) $(if $(FUNCTION),--name $(FUNCTION)) --tail
+
+# `sam build` (BuildMethod: makefile) runs one target per resource with ARTIFACTS_DIR set. The layer holds the
+# runtime requirements; each function gets the project's code and collected static files, nothing else.
+PIP_LAMBDA := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --only-binary=:all: \
+	--python-version 3.12 --implementation cp
+COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
+
+# Size: boto3/botocore come with the Lambda runtime (BUNDLE_BOTO3=1 ships the pinned ones, +30 MB); translation
+# sources (.po) are never read at run time; only the KEEP_LOCALES catalogues are kept; GeoDjango (not installed,
+# needs GDAL) goes, and so do the apps' static folders, already collected into each function. BYTECODE=1
+# precompiles the layer (Lambda cannot write __pycache__, so each cold start compiles what it imports), +13 MB.
+BUNDLE_BOTO3 ?= 0
+BYTECODE ?= 0
+KEEP_LOCALES ?= en en_GB
+
+build-DependenciesLayer:
+	$(LAMBDA_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile $(PIP_LAMBDA) \
+		--target "$(ARTIFACTS_DIR)/python" -r requirements.txt
+	cd "$(ARTIFACTS_DIR)/python" && rm -rf bin $(if $(filter 1,$(BUNDLE_BOTO3)),,boto3 boto3-* botocore botocore-* s3transfer s3transfer-*)
+	find "$(ARTIFACTS_DIR)/python" -name '*.po' -delete
+	rm -rf "$(ARTIFACTS_DIR)"/python/django/contrib/gis "$(ARTIFACTS_DIR)"/python/django/contrib/*/static
+	find "$(ARTIFACTS_DIR)/python" -type d -name locale -prune -exec sh -c 'for lang in "$$0"/*/; do \
+		case " $(KEEP_LOCALES) " in *" $$(basename "$$lang") "*) ;; *) rm -rf "$$lang" ;; esac; done' {} \;
+	$(if $(filter 1,$(BYTECODE)),$(LAMBDA_PYTHON) $(COMPILE) -s "$(ARTIFACTS_DIR)" -p /opt "$(ARTIFACTS_DIR)/python")
+
+$(addprefix build-,$(FUNCTIONS)): install
+	tar -c --exclude=__pycache__ --exclude=infra/events project websockets_app infra | tar -x -C "$(ARTIFACTS_DIR)"
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT="$(ARTIFACTS_DIR)/staticfiles" \
+		$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(LAMBDA_PYTHON) $(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
 
 clean:  ## Remove the virtualenv, caches and the local database
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3 .test-db.sqlite3*

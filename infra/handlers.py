@@ -1,8 +1,9 @@
 """AWS Lambda entry points.
 
 Django is set up once per container, when this module is imported (Lambda's init phase), so every invocation
-only runs the request itself. ``handler`` accepts any event this project receives and dispatches it by shape;
-the other entry points serve one event kind each (the SAM template wires one function per kind).
+only runs the request itself; secrets named in the environment are fetched just before (``infra.secrets``).
+``handler`` accepts any event this project receives and dispatches it by shape; the other entry points serve one
+event kind each (the SAM template wires one function per kind).
 
 A request's path: this module -> WSGI (apig-wsgi) -> Django middleware -> URL resolver -> view -> models.
 """
@@ -14,12 +15,17 @@ import os
 import time
 from typing import Any
 
-from infra import events, observability
-from infra.cleanup import run_cleanup
-from infra.commands import command_line_of, run_command_line
-from infra.http import build_http_handler
-from infra.websocket import make_websocket_handler
-from project.wsgi import application  # sets DJANGO_SETTINGS_MODULE and runs django.setup()
+from infra.secrets import load_secrets
+
+# Before anything reads Django's settings: the secret key and database URL may live in SSM or Secrets Manager.
+load_secrets()
+
+from infra import events, observability  # noqa: E402
+from infra.cleanup import run_cleanup  # noqa: E402
+from infra.commands import command_line_of, run_command_line  # noqa: E402
+from infra.http import build_http_handler  # noqa: E402
+from infra.websocket import make_websocket_handler  # noqa: E402
+from project.wsgi import application  # noqa: E402  (sets DJANGO_SETTINGS_MODULE and runs django.setup())
 
 observability.share_log_keys_with_django()
 _websocket = make_websocket_handler(application)

@@ -113,6 +113,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Pages link to the hashed names only, so collectstatic keeps just those (a smaller Lambda package).
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 # Cookies: share them with a WebSocket subdomain by setting the domain, e.g. ".example.com".
 SESSION_COOKIE_NAME = env_str("DJANGO_SESSION_COOKIE_NAME", "sessionid")
@@ -187,5 +189,6 @@ LAMBDA_MANAGE_COMMANDS = env_list(
         "clearsessions",
         "clearWebSocketSessions",
         "cleanupWebSocketTokens",
+        "markStaleWebSocketSessions",
     ],
 )

@@ -92,6 +92,46 @@ class TestCleanupWebSocketTokens:
             run("cleanupWebSocketTokens", "--token-age", "300")
 
 
+class TestMarkStaleWebSocketSessions:
+    @pytest.fixture
+    def sessions(self, make_session):
+        """Connected for 1 h, 2 h + 1 min and 5 h; one disconnected 5 h ago."""
+        now = timezone.now()
+        rows = {}
+        for name, age, connected in [("fresh", 1, True), ("just", 2.02, True), ("old", 5, True), ("gone", 5, False)]:
+            session = make_session(connected=connected)
+            WebSocketSession.objects.filter(pk=session.pk).update(created_on=now - timedelta(hours=age))
+            rows[name] = session.pk
+        return rows
+
+    def connected(self) -> set[int]:
+        return set(WebSocketSession.objects.connected().values_list("pk", flat=True))
+
+    def test_marks_sessions_past_the_two_hour_limit_in_one_update(self, sessions, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            output = run("markStaleWebSocketSessions")
+        assert output == "Marked 2 stale WebSocket session(s) older than 7200 seconds disconnected.\n"
+        assert self.connected() == {sessions["fresh"]}
+        assert WebSocketSession.objects.count() == 4  # marked, not deleted: clearWebSocketSessions deletes them
+
+    def test_is_idempotent(self, sessions):
+        run("markStaleWebSocketSessions")
+        assert run("markStaleWebSocketSessions").startswith("Marked 0 stale")
+
+    def test_a_longer_max_age_marks_fewer(self, sessions):
+        assert run("markStaleWebSocketSessions", "--max-age", str(3 * 3600)).startswith("Marked 1 stale")
+        assert self.connected() == {sessions["fresh"], sessions["just"]}
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [(["--max-age", "7199"], "--max-age must be at least 7200 seconds"), (["--max-age", "x"], "invalid int")],
+    )
+    def test_an_age_under_the_limit_is_refused_and_nothing_is_marked(self, sessions, args, message):
+        with pytest.raises(CommandError, match=message):
+            run("markStaleWebSocketSessions", *args)
+        assert len(self.connected()) == 3
+
+
 PROVISIONING_COMMANDS = ["createApiGateway", "createCustomDomain", "updateApiGateway", "deleteApiGateway"]
 
 

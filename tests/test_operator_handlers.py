@@ -104,7 +104,7 @@ def test_a_named_job_runs_its_command_only(old_records):
 
 def test_the_bare_scheduled_event_runs_every_job(old_records):
     result = handler(schedule_event(), None)
-    assert sorted(result["jobs"]) == ["sessions", "tokens"]
+    assert sorted(result["jobs"]) == ["sessions", "stale", "tokens"]
     assert WebSocketSession.objects.count() == 1
     assert ConnectionRateLimit.objects.count() == 0
 
@@ -117,7 +117,10 @@ def test_cleanup_jobs_are_idempotent(old_records):
 
 def test_an_unknown_job_is_a_clear_error_that_runs_nothing(old_records):
     result = cleanup_handler({"cleanup": "everything"}, None)
-    assert result == {"ok": False, "error": "Unknown cleanup job 'everything'. Known jobs: sessions, tokens, all."}
+    assert result == {
+        "ok": False,
+        "error": "Unknown cleanup job 'everything'. Known jobs: sessions, tokens, stale, all.",
+    }
     assert WebSocketSession.objects.count() == 2
 
 
@@ -125,3 +128,48 @@ def test_a_failing_job_fails_the_invocation(monkeypatch):
     monkeypatch.setattr(cleanup, "run_command_line", lambda *args, **kwargs: {"exit_code": 1, "output": "boom"})
     with pytest.raises(cleanup.CleanupFailed, match="sessions"):
         cleanup_handler({"cleanup": "sessions"}, None)
+
+
+def test_the_stale_job_marks_sessions_past_the_connection_limit(make_session):
+    stale = make_session()
+    WebSocketSession.objects.filter(pk=stale.pk).update(created_on=timezone.now() - timedelta(hours=3))
+    fresh = make_session()
+    result = cleanup_handler(schedule_event("stale"), None)
+    assert "Marked 1 stale WebSocket session(s)" in result["jobs"]["stale"]["output"]
+    assert list(WebSocketSession.objects.connected()) == [fresh]
+    again = cleanup_handler(schedule_event("stale"), None)
+    assert "Marked 0 stale" in again["jobs"]["stale"]["output"]
+
+
+def test_a_schedule_sets_the_options_of_its_job(old_records):
+    event = {"cleanup": "tokens", "options": {"token_age": 600, "rate_limit_age": 60}}
+    result = cleanup_handler(event, None)
+    assert result["jobs"]["tokens"]["output"].splitlines() == [
+        "Deleted 0 WebSocket token(s) older than 600 seconds.",
+        "Deleted 0 rate-limit record(s) older than 60 day(s).",
+    ]
+    assert ConnectionRateLimit.objects.count() == 1  # 30 days old: kept under a 60-day age
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"cleanup": "sessions", "options": {"max_age": 9000}}, "'sessions' takes no option max_age. Allowed: none."),
+        ({"cleanup": "tokens", "options": {"token-age": 600}}, "takes no option token-age"),
+        ({"cleanup": "tokens", "options": {"token_age": "600; rm"}}, "'token_age' must be an integer"),
+        ({"cleanup": "tokens", "options": {"token_age": True}}, "'token_age' must be an integer"),
+        ({"cleanup": "tokens", "options": ["--token-age", "600"]}, "must be an object of integer values"),
+        ({"cleanup": "all", "options": {"token_age": 600}}, "Options need a named job"),
+    ],
+)
+def test_bad_options_are_a_clear_error_that_runs_nothing(old_records, event, message):
+    result = cleanup_handler(event, None)
+    assert result["ok"] is False
+    assert message in result["error"]
+    assert (WebSocketSession.objects.count(), ConnectionRateLimit.objects.count()) == (2, 1)
+
+
+def test_options_the_command_refuses_fail_the_invocation(old_records):
+    with pytest.raises(cleanup.CleanupFailed, match="tokens"):
+        cleanup_handler({"cleanup": "tokens", "options": {"token_age": 1}}, None)
+    assert ConnectionRateLimit.objects.count() == 1

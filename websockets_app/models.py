@@ -282,6 +282,10 @@ class ApiGatewayAdditionalRoute(models.Model):
         return self.integration_url or self.api_gateway.integration_uri(self.route_key)
 
 
+# API Gateway closes a WebSocket connection after two hours at most; a row still "connected" past that is stale.
+MAX_CONNECTION_SECONDS = 2 * 60 * 60
+
+
 class WebSocketSessionQuerySet(models.QuerySet):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
@@ -294,6 +298,10 @@ class WebSocketSessionQuerySet(models.QuerySet):
 
     def older_than(self, seconds: int) -> WebSocketSessionQuerySet:
         return self.filter(created_on__lt=timezone.now() - timedelta(seconds=seconds))
+
+    def stale(self, seconds: int = MAX_CONNECTION_SECONDS) -> WebSocketSessionQuerySet:
+        """Rows still marked connected that were opened more than ``seconds`` ago (a missed ``$disconnect``)."""
+        return self.connected().older_than(seconds)
 
     def mark_disconnected(self) -> int:
         """Mark every connected row in the queryset as disconnected, in one UPDATE; returns the row count."""

@@ -1,0 +1,91 @@
+"""Run the sample events in ``infra/events/`` through ``infra.handlers.handler`` in this process, printing each
+result: what ``make invoke`` does where no container runtime is there for ``sam local invoke``.
+
+    python -m infra.invoke [NAME ...]      run the named samples (all, in order, without a name)
+    python -m infra.invoke --list [NAME]   print the sample names
+    python -m infra.invoke --function NAME print the template's function for a sample (for sam local invoke)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
+
+# Sample -> the template function that receives it, in the order a session lives: connect, talk, leave, then the rest.
+SAMPLES: dict[str, str] = {
+    "connect": "WebSocketFunction",
+    "message-default": "WebSocketFunction",
+    "message-route": "WebSocketFunction",
+    "disconnect": "WebSocketFunction",
+    "http-get": "HttpFunction",
+    "http-post": "HttpFunction",
+    "schedule-sessions": "CleanupFunction",
+    "schedule-tokens": "CleanupFunction",
+    "schedule-stale": "CleanupFunction",
+    "schedule-all": "CleanupFunction",
+    "manage": "ManageFunction",
+    "sqs-batch": "FanoutFunction",
+}
+
+
+class UnknownSample(ValueError):
+    pass
+
+
+def load(name: str) -> dict[str, Any]:
+    if name not in SAMPLES:
+        raise UnknownSample(f"No sample event {name!r}. Samples: {', '.join(SAMPLES)}.")
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text())
+
+
+def sample_hosts() -> list[str]:
+    """The host names the samples are addressed to, for DJANGO_ALLOWED_HOSTS."""
+    hosts = set()
+    for name in SAMPLES:
+        context = load(name).get("requestContext")
+        if isinstance(context, dict) and isinstance(context.get("domainName"), str):
+            hosts.add(context["domainName"])
+    return sorted(hosts)
+
+
+class LocalContext:
+    """The Lambda context attributes the handlers read."""
+
+    function_name = "local"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:local"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME")
+    parser.add_argument("--list", action="store_true", help="print the sample names")
+    parser.add_argument("--function", action="store_true", help="print the function of the named sample")
+    args = parser.parse_args(argv)
+    names = args.names or list(SAMPLES)
+    unknown = [name for name in names if name not in SAMPLES]
+    if unknown:
+        parser.error(f"no sample event {', '.join(map(repr, unknown))}; samples: {', '.join(SAMPLES)}")
+    if args.list or args.function:
+        print("\n".join(SAMPLES[name] if args.function else name for name in names))
+        return 0
+
+    # The samples' API hosts are served here as they are on AWS.
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", ",".join(["localhost", "127.0.0.1", *sample_hosts()]))
+    from infra.handlers import handler
+
+    for name in names:
+        result = handler(load(name), LocalContext())
+        print(f"--- {name} ({SAMPLES[name]})\n{json.dumps(result, indent=2, default=str)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

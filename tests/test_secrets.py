@@ -1,0 +1,148 @@
+"""Secrets at Lambda init: read by name from SSM Parameter Store or Secrets Manager (moto), before Django starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.secrets import SecretsError, load_secrets
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def fake_aws(aws_credentials, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ssm(fake_aws):
+    client = boto3.client("ssm", region_name=REGION)
+    client.put_parameter(Name="/app/secret-key", Value="k" * 50, Type="SecureString")
+    client.put_parameter(Name="/app/database-url", Value="postgres://u:p@db.internal:5432/app", Type="SecureString")
+    return client
+
+
+@pytest.fixture
+def secretsmanager(fake_aws):
+    client = boto3.client("secretsmanager", region_name=REGION)
+    client.create_secret(Name="app/secret-key", SecretString="s" * 50)
+    client.create_secret(Name="app/database-url", SecretString="postgres://u:p@db.internal:5432/app")
+    return client
+
+
+def test_without_parameter_names_nothing_is_read_or_changed():
+    environ = {"DJANGO_SECRET_KEY": "kept"}
+    assert load_secrets(environ) == []
+    assert environ == {"DJANGO_SECRET_KEY": "kept"}
+
+
+def test_ssm_securestrings_are_decrypted_into_the_environment(ssm):
+    environ = {"DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key", "DATABASE_URL_PARAMETER": "/app/database-url"}
+    assert load_secrets(environ) == ["DATABASE_URL", "DJANGO_SECRET_KEY"]
+    assert environ["DJANGO_SECRET_KEY"] == "k" * 50
+    assert environ["DATABASE_URL"] == "postgres://u:p@db.internal:5432/app"
+
+
+def test_secrets_manager_secrets_are_read_when_that_store_is_named(secretsmanager):
+    environ = {
+        "DJANGO_SECRETS_STORE": "secretsmanager",
+        "DJANGO_SECRET_KEY_PARAMETER": "app/secret-key",
+        "DATABASE_URL_PARAMETER": "app/database-url",
+    }
+    assert load_secrets(environ) == ["DATABASE_URL", "DJANGO_SECRET_KEY"]
+    assert environ["DJANGO_SECRET_KEY"] == "s" * 50
+
+
+def test_only_the_named_parameters_are_read(ssm):
+    environ = {"DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key", "DATABASE_URL": "sqlite:///local.db"}
+    assert load_secrets(environ) == ["DJANGO_SECRET_KEY"]
+    assert environ["DATABASE_URL"] == "sqlite:///local.db"
+
+
+def test_a_named_parameter_replaces_a_value_already_in_the_environment(ssm):
+    environ = {"DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key", "DJANGO_SECRET_KEY": "stale"}
+    load_secrets(environ)
+    assert environ["DJANGO_SECRET_KEY"] == "k" * 50
+
+
+def test_a_missing_parameter_stops_init_naming_it_and_sets_nothing(ssm):
+    environ = {"DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key", "DATABASE_URL_PARAMETER": "/app/nope"}
+    with pytest.raises(SecretsError, match=r"Cannot read DATABASE_URL from the ssm parameter '/app/nope'"):
+        load_secrets(environ)
+    assert "DJANGO_SECRET_KEY" not in environ
+    assert "DATABASE_URL" not in environ
+
+
+def test_a_missing_secret_is_reported_without_any_value(secretsmanager):
+    environ = {"DJANGO_SECRETS_STORE": "secretsmanager", "DJANGO_SECRET_KEY_PARAMETER": "app/other"}
+    with pytest.raises(SecretsError, match=r"secretsmanager parameter 'app/other'") as raised:
+        load_secrets(environ)
+    assert "s" * 50 not in str(raised.value)
+
+
+def test_an_empty_value_is_refused(ssm):
+    ssm.put_parameter(Name="/app/blank", Value=" ", Type="SecureString")
+    with pytest.raises(SecretsError, match="is empty"):
+        load_secrets({"DJANGO_SECRET_KEY_PARAMETER": "/app/blank"})
+
+
+def test_an_unknown_store_is_refused_before_any_call():
+    environ = {"DJANGO_SECRETS_STORE": "vault", "DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key"}
+    with pytest.raises(SecretsError, match=r"DJANGO_SECRETS_STORE must be one of ssm, secretsmanager; got 'vault'"):
+        load_secrets(environ)
+    assert "DJANGO_SECRET_KEY" not in environ
+
+
+# A fresh process, production settings: importing the Lambda entry module fills the secrets before Django reads them.
+ENTRY = textwrap.dedent(
+    """
+    import json, sys, boto3
+    from moto import mock_aws
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="eu-west-1")
+        ssm.put_parameter(Name="/app/secret-key", Value="from-ssm-" + "k" * 50, Type="SecureString")
+        ssm.put_parameter(Name="/app/database-url", Value="sqlite:///" + sys.argv[1], Type="SecureString")
+        import infra.handlers
+        from django.conf import settings
+        print(json.dumps({"key": settings.SECRET_KEY, "db": str(settings.DATABASES["default"]["NAME"])}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_the_lambda_entry_module_reads_its_secrets_before_django_starts(tmp_path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_URL", "AWS_", "WEBSOCKETS_"))
+    }
+    env.update(
+        {
+            "DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key",
+            "DATABASE_URL_PARAMETER": "/app/database-url",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
+    )
+    database = tmp_path / "lambda.sqlite3"
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY, str(database)], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"key": "from-ssm-" + "k" * 50, "db": str(database)}
