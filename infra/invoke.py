@@ -54,6 +54,30 @@ def sample_hosts() -> list[str]:
     return sorted(hosts)
 
 
+SAMPLE_USER = "sample-user"
+
+
+def issue_sample_token(event: dict[str, Any]) -> None:
+    """Store the token a sample $connect carries, as the token endpoint would have moments before (fresh, unused,
+    bound to the sample's session cookie), so the connect is accepted like a browser's."""
+    from http.cookies import SimpleCookie
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from websockets_app.models import WebSocketToken
+
+    token = (event.get("queryStringParameters") or {}).get("ws_token")
+    if not token:
+        return
+    cookie = SimpleCookie(event.get("headers", {}).get("Cookie", ""))
+    session_key = cookie[settings.SESSION_COOKIE_NAME].value if settings.SESSION_COOKIE_NAME in cookie else ""
+    user, _ = get_user_model().objects.get_or_create(username=SAMPLE_USER)
+    token_hash = WebSocketToken.hash_token(token)
+    WebSocketToken.objects.filter(token_hash=token_hash).delete()
+    WebSocketToken.objects.create(token_hash=token_hash, user=user, session_key=session_key)
+
+
 class LocalContext:
     """The Lambda context attributes the handlers read."""
 
@@ -82,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     from infra.handlers import handler
 
     for name in names:
-        result = handler(load(name), LocalContext())
+        event = load(name)
+        if name == "connect":
+            issue_sample_token(event)
+        result = handler(event, LocalContext())
         print(f"--- {name} ({SAMPLES[name]})\n{json.dumps(result, indent=2, default=str)}")
     return 0
 

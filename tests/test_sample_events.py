@@ -24,7 +24,10 @@ def sample_hosts(settings, keep_test_connection):
 
 
 def run(name: str) -> dict:
-    return handler(invoke.load(name), FakeLambdaContext())
+    event = invoke.load(name)
+    if name == "connect":
+        invoke.issue_sample_token(event)
+    return handler(event, FakeLambdaContext())
 
 
 def test_every_sample_file_is_listed_and_every_listed_sample_exists():
@@ -33,10 +36,15 @@ def test_every_sample_file_is_listed_and_every_listed_sample_exists():
 
 
 def test_connect_is_accepted_and_recorded_in_its_channel():
-    # Cookie and ?channel=&ws_token= as a browser sends them; the token is not checked by the current view.
+    # Cookie and ?channel=&ws_token= as a browser sends them, the token issued to that session just before.
     assert run("connect")["statusCode"] == 200
     session = WebSocketSession.objects.get(connection_id=CONNECTION_ID)
-    assert (session.channel_name, session.connected) == ("lobby", True)
+    assert (session.channel_name, session.connected, session.user.username) == ("lobby", True, invoke.SAMPLE_USER)
+
+
+def test_the_connect_sample_without_its_token_issued_is_refused():
+    assert handler(invoke.load("connect"), FakeLambdaContext())["statusCode"] == 403
+    assert not WebSocketSession.objects.exists()
 
 
 @pytest.mark.parametrize("name", ["message-default", "message-route"])

@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 
 
+def yaml_parameters() -> dict:
+    template, errors = decode_str(TEMPLATE_TEXT)
+    assert not errors
+    return json.loads(json.dumps(template["Parameters"]))
+
+
 @pytest.fixture(scope="module")
 def resources() -> dict:
     template, errors = decode_str(TEMPLATE_TEXT)
@@ -224,6 +230,17 @@ def test_the_websocket_function_knows_its_management_endpoint_queue_and_hosts(re
     assert hosts[0] == "HasCustomDomain"
     assert hosts[1]["Fn::Sub"].endswith(",${WebSocketDomainName}")
     assert hosts[2] == {"Fn::Sub": "${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+
+
+def test_the_websocket_function_checks_origins_and_binds_tokens_as_configured(resources):
+    env = resources["WebSocketFunction"]["Properties"]["Environment"]["Variables"]
+    origins = env["WEBSOCKETS_ALLOWED_ORIGINS"]["Fn::If"]
+    assert origins[:2] == ["HasAllowedOrigins", {"Ref": "AllowedOrigins"}]
+    assert origins[2] == {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    # The site and the socket are different execute-api hosts by default: no shared cookie, so the token alone.
+    assert env["WEBSOCKETS_TOKEN_REQUIRES_SESSION"] == {"Ref": "TokenRequiresSession"}
+    parameter = yaml_parameters()["TokenRequiresSession"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("0", ["0", "1"])
 
 
 def test_the_http_function_serves_its_api_host(resources):
