@@ -316,3 +316,14 @@ def test_the_makefile_builds_every_function_and_the_layer():
         )
         assert done.returncode == 0, done.stderr
         assert "/build/artifacts" in done.stdout
+
+
+def test_every_function_has_a_log_group_with_a_retention(resources):
+    function_groups = {
+        group["Properties"]["LogGroupName"]["Fn::Sub"]: group["Properties"]["RetentionInDays"]
+        for group in of_type(resources, "AWS::Logs::LogGroup").values()
+        if "LogGroupName" in group["Properties"]
+    }
+    expected = {f"/aws/lambda/${{{name}}}" for name in of_type(resources, "AWS::Lambda::Function")}
+    assert set(function_groups) == expected
+    assert set(map(json.dumps, function_groups.values())) == {json.dumps({"Ref": "FunctionLogRetentionDays"})}
