@@ -52,6 +52,9 @@ def test_event_kind_is_told_by_shape(event, kind):
         {"Records": [{"eventSource": "aws:s3"}]},
         {"httpMethod": "GET"},
         {"detail-type": "Object Created", "source": "aws.s3"},
+        {"requestContext": {"eventType": ["CONNECT"]}},
+        {"requestContext": {"eventType": {"MESSAGE": 1}}},
+        {"source": ["aws.events"]},
     ],
 )
 def test_an_event_of_no_known_shape_gets_a_clear_error_result(event):
