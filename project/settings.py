@@ -111,6 +111,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Database sessions whose store ignores keys Django never issues (see project/sessions.py).
+SESSION_ENGINE = "project.sessions"
+
 # Cookies: share them with a WebSocket subdomain by setting the domain, e.g. ".example.com".
 SESSION_COOKIE_NAME = env_str("DJANGO_SESSION_COOKIE_NAME", "sessionid")
 SESSION_COOKIE_DOMAIN = env_str("DJANGO_SESSION_COOKIE_DOMAIN") or None
