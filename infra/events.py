@@ -21,7 +21,7 @@ def event_kind(event: Any) -> str | None:
         return None
     request_context = event.get("requestContext")
     if isinstance(request_context, dict):
-        if request_context.get("eventType") in WEBSOCKET_EVENT_TYPES:
+        if _is_str_in(request_context.get("eventType"), WEBSOCKET_EVENT_TYPES):
             return WEBSOCKET
         if "http" in request_context or "elb" in request_context:  # HTTP API v2 / Function URL, ALB
             return HTTP
@@ -32,10 +32,19 @@ def event_kind(event: Any) -> str | None:
     records = event.get("Records")
     if isinstance(records, list) and records and all(_is_sqs_record(record) for record in records):
         return FANOUT
-    if "cleanup" in event or event.get("detail-type") == "Scheduled Event" or event.get("source") in _SCHEDULE_SOURCES:
+    if (
+        "cleanup" in event
+        or event.get("detail-type") == "Scheduled Event"
+        or _is_str_in(event.get("source"), _SCHEDULE_SOURCES)
+    ):
         return CLEANUP
     return None
 
 
 def _is_sqs_record(record: Any) -> bool:
     return isinstance(record, dict) and record.get("eventSource") == "aws:sqs"
+
+
+def _is_str_in(value: Any, names: frozenset[str]) -> bool:
+    # A client-shaped field may hold a list or a dict, which a set lookup cannot even hash.
+    return isinstance(value, str) and value in names

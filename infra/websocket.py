@@ -7,19 +7,17 @@ cannot forge it, so the view trusts it.
 
 from __future__ import annotations
 
-import binascii
 import re
-from base64 import b64decode
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from apig_wsgi import make_lambda_handler
 
+from infra.wsgi_text import WSGIApp, body_is_decodable, with_wsgi_header_text
 from websockets_app.conf import ws_settings
 from websockets_app.gateway import REQUEST_CONTEXT_ENVIRON_KEY
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # $connect -> connect, $disconnect -> disconnect, $default -> default; custom route keys must be slugs.
 _ROUTE = re.compile(r"\$?([-a-zA-Z0-9_]{1,64})\Z")
@@ -55,10 +53,8 @@ def to_wsgi_event(event: dict[str, Any]) -> dict[str, Any]:
     body = event.get("body")
     body = body if isinstance(body, str) else ""
     is_base64 = event.get("isBase64Encoded") is True
-    try:
-        b64decode(body, validate=True) if is_base64 else body.encode()
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise InvalidWebSocketEvent("The event's body cannot be decoded.") from exc
+    if not body_is_decodable({"body": body, "isBase64Encoded": is_base64}):
+        raise InvalidWebSocketEvent("The event's body cannot be decoded.")
     return {
         "httpMethod": "POST",
         "path": f"{ws_settings.URL_PREFIX}{route}",
@@ -74,14 +70,31 @@ def to_wsgi_event(event: dict[str, Any]) -> dict[str, Any]:
 
 def _multi_value(multi: Any, single: Any) -> dict[str, list[str]]:
     if isinstance(multi, dict):
-        return {str(key): [str(value) for value in values] for key, values in multi.items() if isinstance(values, list)}
-    if isinstance(single, dict):
-        return {str(key): [str(value)] for key, value in single.items() if value is not None}
-    return {}
+        # An empty list is no value at all (and apig-wsgi reads the last value of each list).
+        pairs = [(key, values) for key, values in multi.items() if isinstance(values, list) and values]
+    elif isinstance(single, dict):
+        pairs = [(key, [value]) for key, value in single.items() if value is not None]
+    else:
+        pairs = []
+    result = {str(key): [str(value) for value in values] for key, values in pairs}
+    for key, values in result.items():
+        _check_text(key, *values)
+    return result
+
+
+def _check_text(*texts: str) -> None:
+    # JSON can carry lone surrogates (\ud800); no HTTP request can, and the WSGI layer cannot encode them.
+    for text in texts:
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidWebSocketEvent("The event's headers or query string are not valid text.") from exc
 
 
 def make_websocket_handler(application: WSGIApp) -> LambdaHandler:
     """A Lambda handler for WebSocket events that runs ``application`` (the Django WSGI app)."""
+
+    application = with_wsgi_header_text(application)
 
     def trusted_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request_context = environ["apig_wsgi.request_context"]

@@ -116,6 +116,9 @@ STORAGES = {
 # Pages link to the hashed names only, so collectstatic keeps just those (a smaller Lambda package).
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
+# Database sessions whose store ignores keys Django never issues (see project/sessions.py).
+SESSION_ENGINE = "project.sessions"
+
 # Cookies: share them with a WebSocket subdomain by setting the domain, e.g. ".example.com".
 SESSION_COOKIE_NAME = env_str("DJANGO_SESSION_COOKIE_NAME", "sessionid")
 SESSION_COOKIE_DOMAIN = env_str("DJANGO_SESSION_COOKIE_DOMAIN") or None

@@ -2,16 +2,26 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import os
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
+from hypothesis import settings as hypothesis_settings
 
 from websockets_app.models import ApiGateway, WebSocketSession
 
 _counter = itertools.count(1)
+
+# Hypothesis: the suite's runs are derandomized (the same events on every run, so a failure in CI reproduces on a
+# laptop and never flakes); HYPOTHESIS_PROFILE=explore draws fresh events each run and keeps failures in the
+# example database. Request timings vary with the database, so no per-example deadline.
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -164,3 +174,18 @@ def login_token(client) -> Callable[..., tuple[str, str]]:
         return response.json()["token"], f"sessionid={client.cookies['sessionid'].value}"
 
     return issue
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many generated events the hostile-input suite pushed through the Lambda handler, and how fast."""
+    hostile = sys.modules.get("tests.hostile_events")
+    if hostile is None or not hostile.events_run:
+        return
+    total = sum(hostile.events_run.values())
+    seconds = sum(hostile.seconds_spent.values())
+    per_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(hostile.events_run.items()))
+    terminalreporter.write_sep("-", "hostile input")
+    terminalreporter.write_line(
+        f"{total} generated events through infra.handlers.handler in {seconds:.1f} s ({per_kind}); "
+        f"{hostile.outcomes['accepted']} accepted, {hostile.outcomes['refused']} refused"
+    )

@@ -52,6 +52,9 @@ def test_event_kind_is_told_by_shape(event, kind):
         {"Records": [{"eventSource": "aws:s3"}]},
         {"httpMethod": "GET"},
         {"detail-type": "Object Created", "source": "aws.s3"},
+        {"requestContext": {"eventType": ["CONNECT"]}},
+        {"requestContext": {"eventType": {"MESSAGE": 1}}},
+        {"source": ["aws.events"]},
     ],
 )
 def test_an_event_of_no_known_shape_gets_a_clear_error_result(event):
@@ -102,3 +105,18 @@ def test_sqs_events_reach_the_fanout_consumer():
 )
 def test_a_malformed_websocket_event_is_a_400(event):
     assert handlers.handler(event, None) == {"statusCode": 400, "body": "Bad request."}
+
+
+def test_a_websocket_connect_with_a_cookie_beyond_latin_1_is_served(settings):
+    settings.ALLOWED_HOSTS = [samples.DOMAIN]
+    event = samples.connect_event(
+        cookie="theme=\u0100\u20ac; sessionid=\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac"
+    )
+    assert handlers.handler(event, None)["statusCode"] == 200
+
+
+def test_a_websocket_event_with_an_empty_header_list_is_served(settings):
+    settings.ALLOWED_HOSTS = [samples.DOMAIN]
+    event = samples.connect_event()
+    event["multiValueHeaders"]["X-Forwarded-For"] = []  # apig-wsgi reads the last value of this one
+    assert handlers.handler(event, None)["statusCode"] == 200

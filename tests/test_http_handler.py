@@ -242,3 +242,34 @@ def test_the_http_entry_point_uses_the_adapter_the_environment_names(monkeypatch
     finally:
         monkeypatch.delenv("LAMBDA_HTTP_ADAPTER")
         importlib.reload(handlers)
+
+
+# -- text beyond ASCII and bodies that are not what they claim ----------------------------------------------------
+
+
+@pytest.mark.usefixtures("test_urls")
+def test_non_ascii_cookies_and_query_strings_reach_the_view_as_sent(http_handler):
+    event = http_api_v2_event("/echo/", query="q=\u20ac&r=%E2%82%AC", cookies=["theme=\u0100\u20ac"])
+    response = http_handler(event, None)
+    assert response["statusCode"] == 200
+    assert json.loads(body_of(response))["query"] == {"q": ["\u20ac"], "r": ["\u20ac"]}
+    assert json.loads(body_of(response))["cookies"] == {"theme": "\u0100\u20ac"}
+
+
+@pytest.mark.parametrize("path", ["/\u20ac", "/\u0130\u0131", "/ws/\u20ac", "/%E2%82%AC"])
+def test_a_path_beyond_latin_1_is_a_404_not_a_crash(http_handler, path):
+    assert http_handler(http_api_v2_event(path), None)["statusCode"] == 404
+
+
+def test_a_query_string_with_a_lone_surrogate_is_not_a_server_error(http_handler):
+    assert http_handler(http_api_v2_event("/admin/", query="\ud800"), None)["statusCode"] < 500
+
+
+@pytest.mark.parametrize(
+    ("body", "is_base64"), [("%%%", True), ("YQ", True), ("\u00ff\u00ff==", True), ("\ud800", False)]
+)
+def test_a_body_that_cannot_be_decoded_is_a_400(http_handler, body, is_base64):
+    event = http_api_v2_event("/", method="POST")
+    event.update(body=body, isBase64Encoded=is_base64)
+    response = http_handler(event, None)
+    assert (response["statusCode"], response["body"]) == (400, "Bad request.")

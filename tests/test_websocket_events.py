@@ -51,3 +51,34 @@ def test_single_value_headers_are_used_when_there_are_no_multi_value_ones():
 def test_a_client_host_header_is_kept():
     event = connect_event(headers={"Host": "ws.example.com"})
     assert to_wsgi_event(event)["multiValueHeaders"]["Host"] == ["ws.example.com"]
+
+
+def test_an_empty_list_of_header_values_is_no_header():
+    event = connect_event()
+    event["multiValueHeaders"]["Host"] = []
+    event["multiValueHeaders"]["X-Empty"] = []
+    headers = to_wsgi_event(event)["multiValueHeaders"]
+    assert "X-Empty" not in headers
+    assert headers["Host"] == [DOMAIN]  # from the request context, as for an event without headers
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        connect_event(headers={"X-Odd": "\ud800"}),
+        connect_event(headers={"\udcff": "x"}),
+        connect_event(query={"channel": "\ud800"}),
+    ],
+    ids=["header-value", "header-name", "query-value"],
+)
+def test_headers_and_query_strings_with_lone_surrogates_are_refused(event):
+    with pytest.raises(InvalidWebSocketEvent, match="not valid text"):
+        to_wsgi_event(event)
+
+
+@pytest.mark.parametrize("body", ["\u00ff\u00ff==", "\u20ac", "%%%"])
+def test_a_base64_body_that_is_not_base64_is_refused(body):
+    event = message_event(raw=body)
+    event["isBase64Encoded"] = True
+    with pytest.raises(InvalidWebSocketEvent, match="cannot be decoded"):
+        to_wsgi_event(event)
