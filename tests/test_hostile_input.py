@@ -158,11 +158,6 @@ def test_events_that_are_barely_websocket_events(world):
 # -- what the generated events found -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WebSocketView counts a message (UPDATE request_count) before its handler runs, so a message the "
-    "handler refuses (change_channel's ValidationError -> 400, or a 4xx response of its own) still changes its row",
-)
 def test_a_message_its_handler_refuses_changes_no_row(world, settings):
     settings.ROOT_URLCONF = "tests.ws_urls"  # EchoView: join moves the connection with change_channel
     before = take_snapshot(snapshot_models())

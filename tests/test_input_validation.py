@@ -100,3 +100,12 @@ def test_a_message_far_over_djangos_upload_limit_is_a_400_not_a_500(connected, s
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = json.dumps({"text": "x" * 4096})
     assert handler(message_event(raw=body), None)["statusCode"] == 400
+
+
+def test_a_message_its_handler_answers_with_an_error_is_not_counted(connected):
+    assert handler(message_event({"action": "refuse"}), None)["statusCode"] == 409
+    connected.refresh_from_db()
+    assert connected.request_count == 1
+    assert handler(message_event({"action": "echo"}), None)["statusCode"] == 200
+    connected.refresh_from_db()
+    assert connected.request_count == 2

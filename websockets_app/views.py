@@ -184,9 +184,11 @@ class WebSocketView(View):
         handler_rule = rule_of(handler)
         if handler_rule is not None:
             handler_rule.check(request.user)
-        # Counted only once the message is accepted: a refused message writes nothing.
-        message_queries.count_message(session)
-        return handler(request, *args, **kwargs)
+        response = handler(request, *args, **kwargs)
+        # Counted only once the handler has accepted the message: a refused message writes nothing.
+        if _accepted(response):
+            message_queries.count_message(session)
+        return response
 
     # -- the routes ------------------------------------------------------------------------------------------
 
