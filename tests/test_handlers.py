@@ -109,6 +109,7 @@ def test_a_malformed_websocket_event_is_a_400(event):
 
 def test_a_websocket_connect_with_a_cookie_beyond_latin_1_is_served(settings):
     settings.ALLOWED_HOSTS = [samples.DOMAIN]
+    settings.ROOT_URLCONF = "tests.ws_urls"  # a view without tokens: the connect is accepted on its cookie alone
     event = samples.connect_event(
         cookie="theme=\u0100\u20ac; sessionid=\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac"
     )
@@ -117,6 +118,7 @@ def test_a_websocket_connect_with_a_cookie_beyond_latin_1_is_served(settings):
 
 def test_a_websocket_event_with_an_empty_header_list_is_served(settings):
     settings.ALLOWED_HOSTS = [samples.DOMAIN]
+    settings.ROOT_URLCONF = "tests.ws_urls"  # a view without tokens: the connect is accepted on its cookie alone
     event = samples.connect_event()
     event["multiValueHeaders"]["X-Forwarded-For"] = []  # apig-wsgi reads the last value of this one
     assert handlers.handler(event, None)["statusCode"] == 200
