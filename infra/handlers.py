@@ -28,6 +28,7 @@ from infra.websocket import make_websocket_handler  # noqa: E402
 from project.wsgi import application  # noqa: E402  (sets DJANGO_SETTINGS_MODULE and runs django.setup())
 
 observability.share_log_keys_with_django()
+observability.escape_unencodable_output()
 _websocket = make_websocket_handler(application)
 _http = build_http_handler(application, os.environ.get("LAMBDA_HTTP_ADAPTER") or "apig-wsgi")
 

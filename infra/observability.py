@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,6 +36,17 @@ _WEBSOCKET_METRICS = {
 }
 
 _cold_start = True
+
+
+def escape_unencodable_output() -> None:
+    """Write what stdout cannot encode as escapes instead of losing the line.
+
+    Event fields can carry lone surrogates (JSON allows ``\ud800``); logging one would otherwise end in
+    "--- Logging error ---" on stderr and the line would be gone.
+    """
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
 
 
 def share_log_keys_with_django() -> None:

@@ -125,3 +125,27 @@ def test_djangos_json_log_handler_shares_the_powertools_formatter():
         if handler.formatter is observability.logger.registered_formatter
     ]
     assert json_handlers, "the root JSON handler should format with the Powertools logger's formatter"
+
+
+def test_a_lone_surrogate_in_an_event_is_logged_escaped_not_lost():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "from infra.handlers import handler\n"
+        "event = {'requestContext': {'eventType': 'MESSAGE', 'connectionId': 'abc=', 'routeKey': '\\ud800x'}}\n"
+        "print(handler(event, None)['statusCode'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "project.settings"},
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        check=True,
+    )
+    assert "Logging error" not in done.stderr
+    assert "\\ud800x" in done.stdout
+    assert done.stdout.strip().endswith("400")
