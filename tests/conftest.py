@@ -189,3 +189,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"{total} generated events through infra.handlers.handler in {seconds:.1f} s ({per_kind}); "
         f"{hostile.outcomes['accepted']} accepted, {hostile.outcomes['refused']} refused"
     )
+
+
+@pytest.fixture
+def ws_test_views(settings) -> None:
+    """Serve tests/ws_urls.py: the test WebSocket views (most without tokens) on the sample API's host."""
+    from tests.events import DOMAIN
+
+    settings.ROOT_URLCONF = "tests.ws_urls"
+    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]

@@ -10,19 +10,14 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from infra.handlers import handler
-from tests.events import DOMAIN, SOURCE_IP, connect_event, request_context
+from tests.events import SOURCE_IP, connect_event, request_context
 from websockets_app.gateway import HTTP, LAMBDA, GatewayContext, client_ip
 from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession
 from websockets_app.origins import Origin, origin_allowed
 from websockets_app.rate_limits import ConnectionLimits, RateLimited, admit_connection
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
-
-
-@pytest.fixture(autouse=True)
-def _open_view(settings):
-    settings.ROOT_URLCONF = "tests.ws_urls"  # EchoView: no tokens, so these tests see the other guards alone
-    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
+# The test views: EchoView has no tokens, so these tests see the other guards alone.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection", "ws_test_views")]
 
 
 def connect(connection_id: str = "c1=", *, origin: str | None = "https://www.example.com", **kwargs) -> dict:

@@ -10,17 +10,11 @@ import pytest
 from django.core import mail
 
 from infra.handlers import handler
-from tests.events import CONNECTION_ID, DOMAIN, connect_event, message_event
+from tests.events import CONNECTION_ID, connect_event, message_event
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.validators import validate_channel_name
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
-
-
-@pytest.fixture(autouse=True)
-def _test_views(settings):
-    settings.ROOT_URLCONF = "tests.ws_urls"
-    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection", "ws_test_views")]
 
 
 @pytest.fixture

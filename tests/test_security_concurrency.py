@@ -15,16 +15,10 @@ import pytest
 from django.db import connections
 
 from infra.handlers import handler
-from tests.events import DOMAIN, SOURCE_IP, connect_event
+from tests.events import SOURCE_IP, connect_event
 from websockets_app.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _test_views(settings):
-    settings.ROOT_URLCONF = "tests.ws_urls"
-    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ws_test_views")]
 
 
 # PostgreSQL allows 100 connections here; leave room for the test's own and for other clients.

@@ -12,19 +12,17 @@ from django.test import Client
 from django.utils import timezone
 
 from infra.handlers import handler
-from tests.events import API_ID, DOMAIN, STAGE, connect_event, message_event
+from tests.events import API_ID, STAGE, connect_event, message_event
 from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 from websockets_app.tokens import consume_token, issue_token
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection", "ws_test_views")]
 
 TOKEN_URL = "/api/ws-token/"
 
 
 @pytest.fixture(autouse=True)
 def _secure_view(settings):
-    settings.ROOT_URLCONF = "tests.ws_urls"
-    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
     settings.WEBSOCKETS = {"URL_PREFIX": "/secure/"}  # TokenEchoView: tokens on
 
 

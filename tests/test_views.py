@@ -15,13 +15,7 @@ from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, connect_event, di
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.views import WebSocketView
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
-
-
-@pytest.fixture(autouse=True)
-def _urls_and_hosts(settings):
-    settings.ROOT_URLCONF = "tests.ws_urls"
-    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection", "ws_test_views")]
 
 
 @pytest.fixture
