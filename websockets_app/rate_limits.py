@@ -22,7 +22,7 @@ from websockets_app.models import ConnectionRateLimit
 
 
 class RateLimited(Exception):
-    """Too many attempts in the window; ``retry_after`` is the window in seconds."""
+    """Too many attempts (connections, token requests) in the window; ``retry_after`` is the window in seconds."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("rate limit reached")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from websockets_app.conf import ws_settings
 from websockets_app.locks import lock_keys
 from websockets_app.models import WebSocketToken
+from websockets_app.rate_limits import RateLimited
 
 TOKEN_BYTES = 32  # 256 bits
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet, no padding.
@@ -32,16 +33,8 @@ class IssuedToken:
     expires_in: int
 
 
-class TokenRateLimited(Exception):
-    """The user asked for too many tokens in the window; ``retry_after`` is the window in seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("token rate limit reached")
-        self.retry_after = retry_after
-
-
 def issue_token(user: Any, session_key: str | None) -> IssuedToken:
-    """Create a token for ``user`` (bound to ``session_key``), within the per-user token rate limit."""
+    """Create a token for ``user`` (bound to ``session_key``); ``RateLimited`` over the per-user token limit."""
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     attempts = ws_settings.TOKEN_RATE_LIMIT_ATTEMPTS
     window = ws_settings.TOKEN_RATE_LIMIT_WINDOW_SECONDS
@@ -53,7 +46,7 @@ def issue_token(user: Any, session_key: str | None) -> IssuedToken:
                 user=user, created_at__gte=timezone.now() - timedelta(seconds=window)
             )
             if recent.count() >= attempts:
-                raise TokenRateLimited(window)
+                raise RateLimited(window)
         WebSocketToken.objects.create(
             token_hash=WebSocketToken.hash_token(raw), user=user, session_key=session_key or ""
         )

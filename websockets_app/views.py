@@ -48,7 +48,7 @@ from websockets_app.models import WebSocketSession
 from websockets_app.origins import origin_allowed
 from websockets_app.permissions import PermissionRule, rule_of
 from websockets_app.rate_limits import RateLimited, admit_connection, mark_refused, record_refused_connection
-from websockets_app.tokens import TokenRateLimited, consume_token, issue_token
+from websockets_app.tokens import consume_token, issue_token
 from websockets_app.validators import validate_channel_name
 
 logger = logging.getLogger(__name__)
@@ -378,7 +378,6 @@ class WebSocketTokenView(LoginRequiredMixin, View):
     """
 
     http_method_names: ClassVar[list[str]] = ["post"]
-    raise_exception = True
 
     def handle_no_permission(self) -> HttpResponse:
         return JsonResponse({"error": "Log in to request a WebSocket token."}, status=403)
@@ -386,7 +385,7 @@ class WebSocketTokenView(LoginRequiredMixin, View):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             issued = issue_token(request.user, request.session.session_key)
-        except TokenRateLimited as exc:
+        except RateLimited as exc:
             logger.warning("WebSocket token refused: rate limit reached", extra={"user_id": request.user.pk})
             refusal = JsonResponse({"error": "Too many token requests; try again later."}, status=429)
             refusal["Retry-After"] = str(exc.retry_after)
