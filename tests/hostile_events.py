@@ -357,23 +357,35 @@ odd_multi_value_headers = st.one_of(
 HEADER_SHAPES = ("both", "both", "single", "multi", "odd")
 
 
+def single_and_multi_value(
+    draw: st.DrawFn,
+    shape: str,
+    keys: tuple[str, str],
+    single: dict[str, Any],
+    extra_multi_value: st.SearchStrategy[dict[str, Any]],
+) -> dict[str, Any]:
+    """The single-value field, the multi-value one (the same pairs, maybe more), or both, as ``shape`` says."""
+    single_key, multi_key = keys
+    fields: dict[str, Any] = {}
+    if shape in ("both", "single"):
+        fields[single_key] = single
+    if shape in ("both", "multi"):
+        multi = {name: [value] for name, value in single.items()}
+        if draw(st.booleans()):
+            multi.update(draw(extra_multi_value))
+        fields[multi_key] = multi
+    return fields
+
+
 @st.composite
 def headers(draw: st.DrawFn, base: dict[str, str]) -> dict[str, Any]:
     """``headers`` and ``multiValueHeaders``: the real ones with hostile additions, or either one malformed."""
     single = dict(base) if draw(st.integers(0, 3)) else {}
     single.update(draw(added_headers))
     shape = draw(st.sampled_from(HEADER_SHAPES))
-    fields: dict[str, Any] = {}
     if shape == "odd":
         return {"headers": draw(odd_headers), "multiValueHeaders": draw(odd_multi_value_headers)}
-    if shape in ("both", "single"):
-        fields["headers"] = single
-    if shape in ("both", "multi"):
-        multi = {name: [value] for name, value in single.items()}
-        if draw(st.booleans()):
-            multi.update(draw(added_multi_value_headers))
-        fields["multiValueHeaders"] = multi
-    return fields
+    return single_and_multi_value(draw, shape, ("headers", "multiValueHeaders"), single, added_multi_value_headers)
 
 
 QUERY_NAMES = ("channel", "ws_token", "channel[]", "ticket", "")
@@ -417,16 +429,8 @@ def query_strings(draw: st.DrawFn) -> dict[str, Any]:
             "queryStringParameters": draw(odd_query_dicts),
             "multiValueQueryStringParameters": draw(odd_multi_value_query_dicts),
         }
-    single = draw(query_dicts)
-    fields: dict[str, Any] = {}
-    if shape in ("both", "single"):
-        fields["queryStringParameters"] = single
-    if shape in ("both", "multi"):
-        multi = {name: [value] for name, value in single.items()}
-        if draw(st.booleans()):
-            multi.update(draw(multi_value_query_dicts))
-        fields["multiValueQueryStringParameters"] = multi
-    return fields
+    keys = ("queryStringParameters", "multiValueQueryStringParameters")
+    return single_and_multi_value(draw, shape, keys, draw(query_dicts), multi_value_query_dicts)
 
 
 # -- request contexts and whole events -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from websockets_app.conf import ws_settings
 
@@ -59,4 +60,10 @@ def origin_allowed(header: str | None, allowed: list[str] | tuple[str, ...] | No
     origin = Origin.parse(header) if header else None
     if origin is None:
         return False
-    return any(entry is not None and entry.allows(origin) for entry in map(Origin.parse, allowed))
+    return any(entry.allows(origin) for entry in _parsed(tuple(allowed)))
+
+
+@lru_cache(maxsize=8)
+def _parsed(allowed: tuple[str, ...]) -> tuple[Origin, ...]:
+    # Parsed once per list, not on every $connect; malformed entries are reported by check websockets_app.E014.
+    return tuple(entry for entry in map(Origin.parse, allowed) if entry is not None)
