@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WS_PORT ?= 8001
 
 # AWS SAM CLI lives in its own environment, so its pins never touch the app's boto3.
 SAM_VERSION := 1.170.0
@@ -24,13 +25,20 @@ BUILD_DIR := .aws-sam/build
 MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
-.PHONY: help install test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
+.PHONY: help install browser test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
 	build-DependenciesLayer $(addprefix build-,$(FUNCTIONS))
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## Create .venv and install the pinned dependencies
+install: $(STAMP) browser  ## Create .venv and install the pinned dependencies (and Chromium for browser tests)
+
+# Debian's Chromium, which the browser tests drive through Playwright (no browser download from elsewhere).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; \
+		elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q chromium >/dev/null; \
+		else echo "Chromium is not installed (apt-get install chromium): the browser tests will be skipped."; fi; }
 
 # Re-installs only when a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -62,8 +70,16 @@ else
 	$(SAM) remote invoke ManageFunction --config-env $(ENV) --event '{"manage": "migrate --noinput"}'
 endif
 
-local: migrate  ## Run the site on http://$(HOST):$(PORT) (SQLite, debug)
-	DJANGO_DEBUG=1 DJANGO_LOG_FORMAT=text $(BIN)/python manage.py runserver $(HOST):$(PORT)
+LOCAL := DJANGO_DEBUG=1 $(BIN)/python -m infra.local --host $(HOST) --http-port $(PORT) --ws-port $(WS_PORT)
+
+# With a container runtime (and a database server a container can reach), the functions run in Lambda's image.
+local: migrate  ## Run the site and its WebSocket API on http://$(HOST):$(PORT) and ws://$(HOST):$(WS_PORT)
+	@if docker info >/dev/null 2>&1 && [[ -n "$${DATABASE_URL:-}" && "$${DATABASE_URL}" != sqlite* ]]; then \
+		$(MAKE) --no-print-directory build && $(LOCAL) --sam $(SAM); \
+	else \
+		echo "The Lambda handlers run in this process (no container runtime, or SQLite, which a container cannot share)."; \
+		$(LOCAL); \
+	fi
 
 BENCHES := coldstart events fanout
 

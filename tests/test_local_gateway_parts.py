@@ -279,3 +279,51 @@ def test_an_unreachable_lambda_endpoint_is_an_invocation_failure():
 
     with pytest.raises(InvocationFailed, match=re.escape("127.0.0.1:9")):
         asyncio.run(invoke())
+
+
+# -- the command line, for real --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_python_m_infra_local_serves_the_site_and_stops_cleanly_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    http_port, ws_port = _free_port(), _free_port()
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local", "--http-port", str(http_port), "--ws-port", str(ws_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=10) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    text = "".join(lines) + output
+    assert process.returncode == 0, text
+    assert f"ws://127.0.0.1:{ws_port}" in text
+    assert "HTTP GET        / 200" in text
+    assert "Stopping" in text
+    assert '"_aws"' not in text  # no metric blobs in the local log

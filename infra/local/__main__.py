@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -68,6 +69,9 @@ def local_environment(config: GatewayConfig) -> dict[str, str]:
     return {
         "DJANGO_DEBUG": "1",
         "DJANGO_LOG_FORMAT": "text",
+        # The gateway's own line per event says what the JSON lines and metrics of a deployed function would.
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
         "WEBSOCKETS_MANAGEMENT_ENDPOINT_URL": f"http://{config.host}:{config.ws_port}",
         "WEBSOCKETS_CLIENT_URL": f"ws://{config.host}:{config.ws_port}",
         "WEBSOCKETS_ALLOWED_ORIGINS": ",".join(origins),
@@ -111,7 +115,11 @@ async def serve(config: GatewayConfig, args: argparse.Namespace, log: logging.Lo
         log.info("WebSocket API:          %s", gateway.ws_url)
         log.info("Management API:         %s/@connections/{id}", f"http://{config.host}:{gateway.ws_port}")
         log.info("Lambda handlers:        %s. Ctrl-C stops.", invoker.description)
-        await asyncio.Event().wait()
+        stopping = asyncio.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signal_number, stopping.set)
+        await stopping.wait()
+        log.info("Stopping: open connections are closed with 1001 and get their $disconnect.")
     finally:
         await gateway.stop()
         if sam_process is not None:
