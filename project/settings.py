@@ -170,6 +170,9 @@ WEBSOCKETS: dict[str, object] = {
         # False when the WebSocket domain does not receive the site's session cookie: the token alone then
         # authenticates (see the README's "WebSocket tokens").
         "TOKEN_REQUIRES_SESSION": env_bool("WEBSOCKETS_TOKEN_REQUIRES_SESSION", True),
+        # Where browsers open the socket (the WebSocket API's stage URL or custom domain; ws://127.0.0.1:8001
+        # locally); pages using websockets_app.mixins.WebSocketContextMixin need it.
+        "CLIENT_URL": env_str("WEBSOCKETS_CLIENT_URL") or None,
     }.items()
     if value is not None
 }
