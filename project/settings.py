@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "websockets_app",
+    "project.chat",
 ]
 
 MIDDLEWARE = [
