@@ -50,6 +50,138 @@ def rendered_messages(html: str) -> list[tuple[str, str, str]]:
     return [(item_id, author, text) for item_id, author, text in items]
 
 
+# -- pages ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_chat_index_leads_to_the_lobby(client):
+    response = client.get("/chat/")
+    assert (response.status_code, response["Location"]) == (302, "/chat/lobby/")
+
+
+def test_a_room_needs_a_signed_in_user(client):
+    response = client.get("/chat/lobby/")
+    assert (response.status_code, response["Location"]) == (302, "/accounts/login/?next=/chat/lobby/")
+
+
+def test_a_room_renders_its_latest_messages_oldest_first_and_only_its_own(client, ada, bob):
+    say("lobby", ada, "first", minutes_ago=3)
+    say("lobby", bob, "second", minutes_ago=2)
+    say("elsewhere", bob, "not here", minutes_ago=1)
+    say("lobby", ada, "third")
+    client.force_login(ada)
+    response = client.get("/chat/lobby/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    ids = list(ChatMessage.objects.filter(room="lobby").order_by("created_at").values_list("id", flat=True))
+    assert rendered_messages(html) == [
+        (str(ids[0]), "ada", "first"),
+        (str(ids[1]), "bob", "second"),
+        (str(ids[2]), "ada", "third"),
+    ]
+
+
+def test_a_room_shows_only_the_latest_fifty(client, ada):
+    for n in range(HISTORY_LENGTH + 5):
+        say("lobby", ada, f"message {n}", minutes_ago=HISTORY_LENGTH + 5 - n)
+    client.force_login(ada)
+    texts = [text for _, _, text in rendered_messages(client.get("/chat/lobby/").content.decode())]
+    assert texts == [f"message {n}" for n in range(5, HISTORY_LENGTH + 5)]
+
+
+def test_message_text_and_author_names_are_escaped(client, django_user_model):
+    mallory = django_user_model.objects.create_user('m"<b>', password="pw")
+    say("lobby", mallory, "<script>alert(1)</script>")
+    client.force_login(mallory)
+    html = client.get("/chat/lobby/").content.decode()
+    assert "<script>alert(1)" not in html
+    [(_, author, text)] = rendered_messages(html)
+    assert (author, text) == ("m&quot;&lt;b&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;")
+
+
+def test_a_room_page_takes_a_fixed_number_of_queries(client, ada, django_assert_num_queries):
+    for n in range(10):
+        say("lobby", ada, f"m{n}")
+    client.force_login(ada)
+    with django_assert_num_queries(3):  # the session, the user, the messages with their authors
+        assert client.get("/chat/lobby/").status_code == 200
+
+
+def test_the_room_page_keeps_the_dom_its_script_and_browser_tests_use(client, ada):
+    client.force_login(ada)
+    response = client.get("/chat/room-7/")
+    html = response.content.decode()
+    assert '<span id="chat-room">room-7</span>' in html
+    assert re.search(r'id="chat-status" data-state="connecting"', html)
+    assert re.search(r'<ol id="chat-messages"', html)
+    for element in ('<form id="chat-form"', 'id="chat-input"', '<form id="room-form"', 'id="room-input"'):
+        assert element in html
+    assert "/static/websockets_app/ws-client.js" in html
+    assert '<script type="module" src="/static/chat/chat.js">' in html
+    [config] = re.findall(r'<script id="websocket-config" type="application/json">(.*?)</script>', html)
+    assert json.loads(config) == {"url": CLIENT_URL, "channel": "room-7", "tokenUrl": "/api/ws-token/"}
+    assert response.cookies["csrftoken"].value  # the client's token requests carry it
+
+
+@pytest.mark.parametrize("room", ["has%20space", "a%3Cb", "x" * 129, "semi;colon"])
+def test_a_room_that_is_no_channel_name_is_a_404(client, ada, room):
+    client.force_login(ada)
+    assert client.get(f"/chat/{room}/").status_code == 404
+
+
+def test_the_static_scripts_are_served(client):
+    for path in ("/static/websockets_app/ws-client.js", "/static/chat/chat.js", "/static/chat/chat.css"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert b"".join(response.streaming_content)
+
+
+def test_the_login_page_has_the_fields_browsers_fill_in(client, ada):
+    html = client.get("/accounts/login/?next=/chat/room-7/").content.decode()
+    assert 'id="id_username"' in html
+    assert 'id="id_password"' in html
+    assert '<button type="submit">' in html
+    response = client.post("/accounts/login/", {"username": "ada", "password": "pw", "next": "/chat/room-7/"})
+    assert (response.status_code, response["Location"]) == (302, "/chat/room-7/")
+
+
+def test_signing_in_without_a_next_page_leads_to_the_chat(client, ada):
+    response = client.post("/accounts/login/", {"username": "ada", "password": "pw"})
+    assert response["Location"] == "/chat/"
+
+
+def test_signing_up_creates_the_user_signs_them_in_and_opens_the_chat(client, django_user_model):
+    assert 'id="id_password2"' in client.get("/accounts/signup/").content.decode()
+    response = client.post(
+        "/accounts/signup/", {"username": "grace", "password1": "a-long-pass-42", "password2": "a-long-pass-42"}
+    )
+    assert (response.status_code, response["Location"]) == (302, "/chat/")
+    user = django_user_model.objects.get(username="grace")
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert client.get("/chat/lobby/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("next_page", "location"), [("/chat/room-7/", "/chat/room-7/"), ("https://evil.example/", "/chat/")]
+)
+def test_signing_up_follows_a_next_page_on_this_site_only(client, next_page, location):
+    data = {"username": "grace", "password1": "a-long-pass-42", "password2": "a-long-pass-42", "next": next_page}
+    assert client.post("/accounts/signup/", data)["Location"] == location
+
+
+def test_a_bad_sign_up_shows_the_errors_and_creates_nobody(client, django_user_model):
+    response = client.post("/accounts/signup/", {"username": "grace", "password1": "a-long-pass-42", "password2": "x"})
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    assert not django_user_model.objects.filter(username="grace").exists()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_home_page_links_to_the_chat(client):
+    html = client.get("/").content.decode()
+    assert 'href="/chat/"' in html
+    assert 'href="/accounts/signup/"' in html
+
+
 # -- WebSocket actions ---------------------------------------------------------------------------------------------
 
 
