@@ -55,7 +55,7 @@ class SignUpView(FormView):
 
     def form_valid(self, form: UserCreationForm) -> HttpResponse:
         user = form.save()
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(self.request, user)
         return redirect(self.get_success_url())
 
     def get_success_url(self) -> str:
