@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "websockets_app",
+    "project.chat",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # waiting for the writer, so concurrent connections (the rate-limit and token race tests) could not run.
     DATABASES["default"]["TEST"] = {"NAME": env_str("DJANGO_TEST_SQLITE_PATH") or BASE_DIR / ".test-db.sqlite3"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Signing in (django.contrib.auth's views at /accounts/) leads to the chat example; signing out to the home page.
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "home"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -170,6 +175,9 @@ WEBSOCKETS: dict[str, object] = {
         # False when the WebSocket domain does not receive the site's session cookie: the token alone then
         # authenticates (see the README's "WebSocket tokens").
         "TOKEN_REQUIRES_SESSION": env_bool("WEBSOCKETS_TOKEN_REQUIRES_SESSION", True),
+        # Where browsers open the socket (the WebSocket API's stage URL or custom domain; ws://127.0.0.1:8001
+        # locally); pages using websockets_app.mixins.WebSocketContextMixin need it.
+        "CLIENT_URL": env_str("WEBSOCKETS_CLIENT_URL") or None,
     }.items()
     if value is not None
 }

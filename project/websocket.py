@@ -1,6 +1,7 @@
 """The project's WebSocket view: what this site does with WebSocket messages.
 
-It starts small: ``{"action": "ping"}`` is answered with ``{"pong": true}`` (on a two-way route) and any other
+``{"action": "ping"}`` is answered with ``{"pong": true}`` (on a two-way route; ws-client.js sends it to keep an
+idle connection open), the chat example adds ``send`` and ``history`` (project/chat/websocket.py), and any other
 message is accepted. Add a method per action; see websockets_app.views.WebSocketView for the rules.
 """
 
@@ -10,9 +11,10 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from project.chat.websocket import ChatActionsMixin
 from websockets_app.views import WebSocketView
 
 
-class SiteWebSocketView(WebSocketView):
+class SiteWebSocketView(ChatActionsMixin, WebSocketView):
     def ping(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"pong": True}

@@ -26,6 +26,7 @@ def test_a_full_valid_configuration_passes(settings):
                 "FANOUT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/fanout",
                 "FANOUT_THRESHOLD": 1,
                 "FANOUT_BATCH_SIZE": 10000,
+                "CLIENT_URL": "wss://abc123.execute-api.eu-west-1.amazonaws.com/production",
             },
         )
         == []
@@ -56,6 +57,20 @@ def test_token_expiry_must_be_a_positive_integer(settings, expiry):
 @pytest.mark.parametrize("url", ["ftp://host/x", "127.0.0.1:8001", "", 42])
 def test_management_endpoint_must_be_an_http_url(settings, url):
     assert ids(settings, {"MANAGEMENT_ENDPOINT_URL": url}) == ["websockets_app.E004"]
+
+
+@pytest.mark.parametrize(
+    "url", ["wss://ws.example.com", "ws://127.0.0.1:8001", "wss://abc.execute-api.eu-west-1.amazonaws.com/prod?v=1"]
+)
+def test_client_url_may_be_a_websocket_url(settings, url):
+    assert ids(settings, {"CLIENT_URL": url}) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["https://ws.example.com", "ws.example.com", "wss://", "wss://ws.example.com/#x", "", 42, ["wss://a.b"]]
+)
+def test_client_url_must_be_a_ws_or_wss_url(settings, url):
+    assert ids(settings, {"CLIENT_URL": url}) == ["websockets_app.E018"]
 
 
 @pytest.mark.parametrize("region", ["", 1])

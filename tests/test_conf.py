@@ -13,6 +13,7 @@ def test_defaults_apply_when_nothing_is_set(settings):
     assert ws_settings.FANOUT_QUEUE_URL is None
     assert ws_settings.FANOUT_THRESHOLD == 5000
     assert ws_settings.FANOUT_BATCH_SIZE == 1000
+    assert ws_settings.CLIENT_URL is None
 
 
 def test_project_settings_override_defaults_and_changes_are_picked_up(settings):

@@ -74,6 +74,15 @@ def test_websocket_origins_and_token_binding_come_from_the_environment():
     assert value == [["https://example.com", "https://.example.com"], False]
 
 
+def test_the_client_url_comes_from_the_environment():
+    value = settings_value(
+        "settings.WEBSOCKETS.get('CLIENT_URL')",
+        {"DJANGO_DEBUG": "1", "WEBSOCKETS_CLIENT_URL": "wss://ws.example.com"},
+    )
+    assert value == "wss://ws.example.com"
+    assert settings_value("settings.WEBSOCKETS.get('CLIENT_URL')", {"DJANGO_DEBUG": "1"}) is None
+
+
 def test_production_defaults_are_secure():
     value = settings_value(
         "[settings.DEBUG, settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE,"

@@ -252,6 +252,18 @@ def test_the_http_function_serves_its_api_host(resources):
     }
 
 
+def test_the_http_function_tells_pages_where_to_open_the_socket(resources):
+    # The same URL the stack's WebSocketUrl output names: the custom domain when there is one, else the stage.
+    template, _ = decode_str(TEMPLATE_TEXT)
+    expected = json.loads(json.dumps(template["Outputs"]["WebSocketUrl"]["Value"]))
+    env = resources["HttpFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["WEBSOCKETS_CLIENT_URL"] == expected
+    condition, custom_domain, stage = env["WEBSOCKETS_CLIENT_URL"]["Fn::If"]
+    assert (condition, custom_domain) == ("HasCustomDomain", {"Fn::Sub": "wss://${WebSocketDomainName}"})
+    assert stage == {"Fn::Sub": "wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"}
+    assert resources["WebSocketDomainMapping"]["Properties"].get("ApiMappingKey") is None  # the stage at the root
+
+
 def test_functions_share_one_code_package_and_the_dependencies_layer(resources):
     functions = of_type(resources, "AWS::Lambda::Function").values()
     assert {json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions} == {

@@ -64,9 +64,24 @@ def check_websockets_settings(app_configs: Any = None, **kwargs: Any) -> list[Ch
     if region is not None and not (isinstance(region, str) and region):
         messages.append(_error(5, "WEBSOCKETS['AWS_REGION'] must be a region name such as 'eu-west-1', or None."))
 
+    client_url = raw.get("CLIENT_URL")
+    if client_url is not None and not _is_websocket_url(client_url):
+        messages.append(
+            _error(
+                18,
+                "WEBSOCKETS['CLIENT_URL'] must be a ws:// or wss:// URL, or None.",
+                "e.g. wss://abc123.execute-api.eu-west-1.amazonaws.com/production or ws://127.0.0.1:8001",
+            )
+        )
+
     messages.extend(_messaging_errors(raw))
     messages.extend(_security_errors(raw))
     return messages
+
+
+def _is_websocket_url(value: Any) -> bool:
+    # Browsers refuse a WebSocket URL with a fragment, so one here could never be opened.
+    return _is_http_url(value, frozenset({"ws", "wss"})) and "#" not in value
 
 
 def _setting(raw: dict[str, Any], key: str) -> Any:

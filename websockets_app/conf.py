@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     # Management API endpoint to use instead of https://{api_id}.execute-api.{region}.amazonaws.com/{stage};
     # the local gateway and test stubs set it. None means "derive it from the gateway".
     "MANAGEMENT_ENDPOINT_URL": None,
+    # The URL browsers open the WebSocket on: wss://{api_id}.execute-api.{region}.amazonaws.com/{stage}, a custom
+    # domain (wss://ws.example.com), or a local gateway (ws://127.0.0.1:8001). Pages get it through
+    # websockets_app.mixins.WebSocketContextMixin; None until the project sets it.
+    "CLIENT_URL": None,
     # Region of the API Gateway APIs. None means the Lambda runtime's AWS_REGION (or AWS_DEFAULT_REGION).
     "AWS_REGION": None,
     # Most posts in flight at once during one send; also the size of the HTTP connection pool per endpoint.

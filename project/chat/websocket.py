@@ -1,0 +1,46 @@
+"""The chat's WebSocket actions, mixed into the site's WebSocketView (project/websocket.py).
+
+    {"action": "send", "text": "hello"}   stored, then sent as chat.message to every connection in the room
+    {"action": "history"}                 answered with chat.history: the room's latest messages
+
+The room is always the connection's channel, chosen at $connect: a message can never name another room.
+Helpers here are private (underscored): every public method of a WebSocketView is an action a client may call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from project.chat.models import ChatMessage, clean_text
+from project.chat.payloads import history_payload, message_payload
+from websockets_app.messaging import send_to_channel
+from websockets_app.models import WebSocketSession
+
+
+class ChatActionsMixin:
+    """``send`` and ``history``, for a WebSocketView subclass (list it before WebSocketView)."""
+
+    websocket_session: WebSocketSession | None
+    body: dict[str, Any]
+
+    def send(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        room = self._chat_room()
+        if not request.user.is_authenticated:
+            raise PermissionDenied("chat messages need a signed-in user")
+        text = clean_text(self.body.get("text"))  # a ValidationError is a 400 that writes nothing
+        message = ChatMessage.objects.create(room=room, author=request.user, text=text)
+        send_to_channel(room, message_payload(message))
+
+    def history(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        room = self._chat_room()
+        body = history_payload(room, ChatMessage.objects.latest_in(room))
+        return HttpResponse(body, content_type="application/json")
+
+    def _chat_room(self) -> str:
+        session = self.websocket_session
+        if session is None or not session.channel_name:
+            raise BadRequest("chat actions need a connection opened with ?channel=<room>")
+        return session.channel_name
