@@ -43,6 +43,7 @@ def gateway_for_tests(settings: Any, invoker: Invoker | None = None, **config: A
         settings.WEBSOCKETS = {
             **getattr(settings, "WEBSOCKETS", {}),
             "MANAGEMENT_ENDPOINT_URL": f"http://127.0.0.1:{gateway.ws_port}",
+            "CLIENT_URL": gateway.ws_url,
             "AWS_REGION": "us-east-1",
         }
         try:
