@@ -81,7 +81,7 @@ local: migrate  ## Run the site and its WebSocket API on http://$(HOST):$(PORT) 
 		$(LOCAL); \
 	fi
 
-BENCHES := coldstart events fanout
+BENCHES := coldstart events fanout local_gateway
 
 bench: install  ## Run the benchmarks (JSON, each beside its baseline); fails if a target is missed
 	@status=0; for bench in $(BENCHES); do $(BIN)/python tests/bench/$$bench.py || status=1; done; exit $$status

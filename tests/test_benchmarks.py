@@ -97,3 +97,14 @@ def test_benches_refuse_nonsense_arguments():
         )
         assert done.returncode == 2
         assert "must be at least" in done.stderr
+
+
+def test_local_gateway_bench_reports_round_trips_beside_the_direct_handler():
+    result = run_bench("local_gateway", "--messages", "100")
+    assert result["benchmark"] == "local_gateway"
+    assert result["messages"] == 100
+    assert result["round_trip_ms_p95"] >= result["round_trip_ms_p50"] > 0
+    assert result["baseline_handler_ms_p50"] > 0
+    assert result["gateway_overhead_ms_p50"] == pytest.approx(
+        result["round_trip_ms_p50"] - result["baseline_handler_ms_p50"], abs=0.002
+    )

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, quote, unquote
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -137,15 +137,14 @@ class LocalGateway:
         await socket.prepare(request)
         connection = Connection(facts, socket, request)
         self.connections[facts.connection_id] = connection
-        task = asyncio.current_task()
-        if task is not None:
-            self._sockets.add(task)
+        task = cast("asyncio.Task[Any]", asyncio.current_task())  # aiohttp runs each request in a task
+        self._sockets.add(task)
         try:
             await self._receive(connection)
         finally:
             self.connections.pop(facts.connection_id, None)
             await self._disconnect(connection)
-            self._sockets.discard(task)  # type: ignore[arg-type]
+            self._sockets.discard(task)
         return socket
 
     async def _receive(self, connection: Connection) -> None:
