@@ -36,8 +36,10 @@ install: $(STAMP) browser  ## Create .venv and install the pinned dependencies (
 # Debian's Chromium, which the browser tests drive through Playwright (no browser download from elsewhere).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; \
-		elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -q chromium >/dev/null; \
+		if [ "$$(id -u)" = 0 ]; then apt=apt-get; elif command -v sudo >/dev/null 2>&1; then apt="sudo apt-get"; fi; \
+		if [ -n "$${apt:-}" ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			$$apt install -y -q chromium >/dev/null || { $$apt update -q >/dev/null && $$apt install -y -q chromium >/dev/null; }; \
 		else echo "Chromium is not installed (apt-get install chromium): the browser tests will be skipped."; fi; }
 
 # Re-installs only when a requirements file changes.
@@ -145,7 +147,7 @@ build-DependenciesLayer:
 		find "$(ARTIFACTS_DIR)/python" -name '*.py' -delete)
 
 $(addprefix build-,$(FUNCTIONS)): install
-	tar -c --exclude=__pycache__ --exclude=infra/events project websockets_app infra | tar -x -C "$(ARTIFACTS_DIR)"
+	tar -c --exclude=__pycache__ --exclude=infra/events --exclude=infra/local project websockets_app infra | tar -x -C "$(ARTIFACTS_DIR)"
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT="$(ARTIFACTS_DIR)/staticfiles" \
 		$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(LAMBDA_PYTHON) $(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"

@@ -7,15 +7,13 @@ the project's handlers in-process on the test database, Debian's Chromium driven
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium_browser
 from tests.local_gateway import gateway_for_tests
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "browser"
 PASSWORD = "a-long-test-password-1"
 TIMEOUT_MS = 15_000
@@ -26,19 +24,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def chromium(transactional_db, monkeypatch):
     """Headless Chromium, started after the test database exists and stopped before it is flushed."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(f"Chromium is required here and not installed at {CHROMIUM} (apt-get install chromium).")
-        pytest.skip("Chromium is not installed (apt-get install chromium, or make install as root).")
     from django.db import connections
-    from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
         # While that loop runs, Django keeps this context's connections apart from the thread's: close them here,
         # or the test database cannot be dropped at the end of the run.
         connections.close_all()

@@ -1,0 +1,218 @@
+"""ws-client.js in headless Chromium, against a token endpoint and a WebSocket that Playwright plays.
+
+No server and no network: the page, the module, the token endpoint and the socket are all answered by Playwright's
+routes, so each test can make the token endpoint fail, throttle or refuse, and watch what the client does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium_browser
+
+CLIENT_JS = Path(__file__).resolve().parent.parent / "websockets_app" / "static" / "websockets_app" / "ws-client.js"
+ORIGIN = "http://127.0.0.1:9"
+SOCKET_URL = "ws://127.0.0.1:9/production?stage=keep"
+
+# Loads the client and records every event it dispatches in window.seen.
+HARNESS = """
+async (options) => {
+  const { WebSocketClient } = await import("/ws-client.js");
+  window.seen = [];
+  const client = new WebSocketClient(options);
+  for (const type of ["open", "message", "close", "reconnecting", "state", "error", "unauthorized"]) {
+    client.addEventListener(type, (event) => window.seen.push({ type, detail: event.detail ?? null }));
+  }
+  window.client = client;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.route(
+        f"{ORIGIN}/", lambda route: route.fulfill(body="<!doctype html><title>t</title>", content_type="text/html")
+    )
+    page.route(
+        f"{ORIGIN}/ws-client.js",
+        lambda route: route.fulfill(body=CLIENT_JS.read_text(), content_type="text/javascript"),
+    )
+    page.goto(f"{ORIGIN}/")
+    yield page
+    context.close()
+
+
+def _tokens(page, *answers: dict) -> list[dict]:
+    """Answer token requests in turn with ``answers`` (the last one repeats); returns the requests seen."""
+    requests: list[dict] = []
+
+    def answer(route) -> None:
+        requests.append({"method": route.request.method, "headers": route.request.headers})
+        spec = answers[min(len(requests), len(answers)) - 1]
+        route.fulfill(
+            status=spec.get("status", 200),
+            headers=spec.get("headers", {}),
+            body=json.dumps(spec.get("body", {"token": f"token-{len(requests)}", "expires_in": 60})),
+            content_type="application/json",
+        )
+
+    page.route(f"{ORIGIN}/api/ws-token/", answer)
+    return requests
+
+
+def _sockets(page, *, reply_pong: bool = True) -> list:
+    """Accept every WebSocket the page opens; each is kept with the URL it was opened on and what it received."""
+    opened: list = []
+
+    def accept(socket) -> None:
+        received: list[str] = []
+        opened.append((socket, received))
+
+        def on_message(message: str) -> None:
+            received.append(message)
+            if reply_pong and "ping" in message:
+                socket.send('{"pong": true}')
+
+        socket.on_message(on_message)
+
+    page.route_web_socket("ws://127.0.0.1:9/**", accept)
+    return opened
+
+
+def _start(page, **options) -> None:
+    page.evaluate(HARNESS, {"url": SOCKET_URL, "tokenUrl": "/api/ws-token/", **options})
+
+
+def _seen(page, event_type: str) -> list:
+    return [event["detail"] for event in page.evaluate("window.seen") if event["type"] == event_type]
+
+
+def _wait(page, condition: str) -> None:
+    page.wait_for_function(condition)
+
+
+def test_each_connect_asks_for_a_fresh_token_with_the_csrf_header(page):
+    page.context.add_cookies([{"name": "csrftoken", "value": "csrf-abc", "url": f"{ORIGIN}/"}])
+    requests = _tokens(page, {})
+    opened = _sockets(page)
+    _start(page, channel="lobby room")
+    _wait(page, "window.client.state === 'open'")
+    url = opened[0][0].url
+    assert url.startswith("ws://127.0.0.1:9/production?")
+    assert "stage=keep" in url  # the configured query is kept
+    assert "channel=lobby+room" in url or "channel=lobby%20room" in url
+    assert "ws_token=token-1" in url
+    assert requests[0]["method"] == "POST"
+    assert requests[0]["headers"]["x-csrftoken"] == "csrf-abc"
+
+    opened[0][0].close(code=1011)  # the server side goes away: the client comes back with the next token
+    _wait(page, "window.client.state === 'open' && window.seen.filter(e => e.type === 'open').length === 2")
+    assert "ws_token=token-2" in opened[1][0].url
+    assert len(requests) == 2
+
+
+def test_sends_wait_in_a_bounded_queue_and_go_out_in_order_on_open(page):
+    _tokens(page, {})
+    opened = _sockets(page, reply_pong=False)
+    page.evaluate(
+        HARNESS.replace(
+            "window.client = client;",
+            "window.client = client; client.send({n: 1}); client.send({n: 2}); client.send({n: 3});",
+        ),
+        {"url": SOCKET_URL, "tokenUrl": "/api/ws-token/", "maxQueue": 2},
+    )
+    _wait(page, "window.client.state === 'open'")
+    page.wait_for_timeout(100)
+    assert [json.loads(message) for message in opened[0][1]] == [{"n": 2}, {"n": 3}]
+    [overflow] = _seen(page, "error")
+    assert overflow["reason"] == "queue-full"
+    assert json.loads(overflow["dropped"]) == {"n": 1}
+
+
+def test_failures_back_off_exponentially_with_jitter_under_the_cap(page):
+    _tokens(page, {"status": 500, "body": {}})
+    _sockets(page)
+    _start(page, backoff={"initialMs": 20, "maxMs": 80, "factor": 2})
+    _wait(page, "window.seen.filter(e => e.type === 'reconnecting').length >= 8")
+    delays = [(event["attempt"], event["delayMs"]) for event in _seen(page, "reconnecting")][:8]
+    assert [attempt for attempt, _ in delays] == list(range(1, 9))
+    for attempt, delay in delays:
+        assert 0 <= delay < min(80, 20 * 2 ** (attempt - 1))
+    assert len({delay for _, delay in delays}) > 1  # jittered, not a fixed schedule
+    assert page.evaluate("window.client.state") == "reconnecting"
+
+
+def test_a_throttled_token_request_waits_as_long_as_retry_after_says(page):
+    _tokens(page, {"status": 429, "headers": {"Retry-After": "2"}, "body": {}}, {})
+    _sockets(page)
+    _start(page)
+    _wait(page, "window.seen.some(e => e.type === 'reconnecting')")
+    assert _seen(page, "reconnecting")[0]["delayMs"] == 2000
+
+
+def test_a_refused_token_request_stops_the_client_for_good(page):
+    requests = _tokens(page, {"status": 403, "body": {"detail": "not signed in"}})
+    _sockets(page)
+    _start(page)
+    _wait(page, "window.seen.some(e => e.type === 'unauthorized')")
+    page.wait_for_timeout(300)
+    assert len(requests) == 1
+    assert page.evaluate("window.client.state") == "closed"
+    assert "closed" in page.evaluate("(() => { try { window.client.send({}); } catch (e) { return e.message; } })()")
+
+
+def test_switching_channel_reconnects_on_the_new_channel_and_close_is_final(page):
+    requests = _tokens(page, {})
+    opened = _sockets(page)
+    _start(page, channel="lobby")
+    _wait(page, "window.client.state === 'open'")
+    page.evaluate("window.client.switchChannel('garden')")
+    _wait(page, "window.seen.filter(e => e.type === 'open').length === 2")
+    assert "channel=garden" in opened[1][0].url
+    assert page.evaluate("window.client.channel") == "garden"
+    page.evaluate("window.client.close()")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.client.state") == "closed"
+    assert len(requests) == 2  # no reconnect after close()
+    assert _seen(page, "close")[-1]["willReconnect"] is False
+
+
+def test_messages_are_parsed_as_json_when_they_are_json(page):
+    _tokens(page, {})
+    opened = _sockets(page)
+    _start(page)
+    _wait(page, "window.client.state === 'open'")
+    opened[0][0].send('{"type": "chat.message", "text": "hi"}')
+    opened[0][0].send("plain text")
+    _wait(page, "window.seen.filter(e => e.type === 'message').length === 2")
+    assert _seen(page, "message") == [{"type": "chat.message", "text": "hi"}, "plain text"]
+
+
+def test_keepalives_are_sent_only_when_the_connection_is_quiet(page):
+    _tokens(page, {})
+    opened = _sockets(page)
+    _start(page, keepaliveSeconds=0.2)
+    _wait(page, "window.client.state === 'open'")
+    # Busy: a message every 100 ms for 600 ms leaves no silence of 200 ms to fill.
+    page.evaluate("""async () => {
+        for (let n = 0; n < 6; n++) { window.client.send({ n }); await new Promise((r) => setTimeout(r, 100)); }
+    }""")
+    received = opened[0][1]
+    assert [json.loads(message) for message in received] == [{"n": n} for n in range(6)]
+    # Quiet: a ping every 200 ms.
+    page.wait_for_timeout(700)
+    pings = [message for message in received[6:] if json.loads(message) == {"action": "ping"}]
+    assert 2 <= len(pings) <= 4
+    assert len(received) == 6 + len(pings)
