@@ -72,7 +72,7 @@ else
 	$(SAM) remote invoke ManageFunction --config-env $(ENV) --event '{"manage": "migrate --noinput"}'
 endif
 
-LOCAL := DJANGO_DEBUG=1 $(BIN)/python -m infra.local --host $(HOST) --http-port $(PORT) --ws-port $(WS_PORT)
+LOCAL := $(BIN)/python -m infra.local --host $(HOST) --http-port $(PORT) --ws-port $(WS_PORT)
 
 # With a container runtime (and a database server a container can reach), the functions run in Lambda's image.
 local: migrate  ## Run the site and its WebSocket API on http://$(HOST):$(PORT) and ws://$(HOST):$(WS_PORT)

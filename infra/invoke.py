@@ -12,6 +12,8 @@ import argparse
 import json
 import os
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +81,21 @@ def issue_sample_token(event: dict[str, Any]) -> None:
 
 
 class LocalContext:
-    """The Lambda context attributes the handlers read."""
+    """The Lambda context the handlers read, for one local invocation (this command, the local gateway)."""
 
-    function_name = "local"
     memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:local"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    function_version = "$LATEST"
+    log_group_name = "/aws/lambda/local"
+    log_stream_name = "local"
+
+    def __init__(self, function_name: str = "local", timeout_seconds: float = 29) -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import pytest
 from aiohttp import web
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from infra.local import events
@@ -327,3 +328,94 @@ def test_python_m_infra_local_serves_the_site_and_stops_cleanly_on_sigterm(tmp_p
     assert "HTTP GET        / 200" in text
     assert "Stopping" in text
     assert '"_aws"' not in text  # no metric blobs in the local log
+
+
+# -- what a stub handler shows of the gateway --------------------------------------------------------------------
+
+
+def _stub_gateway(websocket_handler=_accept_all, http_handler=_http_ok, **config):
+    handlers = {"WebSocketFunction": websocket_handler, "HttpFunction": http_handler}
+    return LocalGateway(GatewayConfig(http_port=0, ws_port=0, **config), InProcessInvoker(handlers, workers=2))
+
+
+def test_the_subprotocol_a_connect_result_names_is_the_one_agreed():
+    def with_protocol(event, context):
+        if event["requestContext"]["eventType"] == "CONNECT":
+            return {"statusCode": 200, "headers": {"sec-websocket-protocol": "chat.v1"}}
+        return {"statusCode": 200}
+
+    gateway = _stub_gateway(with_protocol)
+    with GatewayThread(gateway), connect(gateway.ws_url, subprotocols=["chat.v2", "chat.v1"]) as client:
+        assert client.subprotocol == "chat.v1"
+
+
+def test_other_methods_on_a_connection_are_not_allowed():
+    import urllib.error
+    import urllib.request
+
+    gateway = _stub_gateway()
+    with GatewayThread(gateway):
+        url = f"http://127.0.0.1:{gateway.ws_port}/@connections/abc="
+        request = urllib.request.Request(url, method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 (127.0.0.1 only)
+    assert refused.value.code == 405
+    assert refused.value.headers["x-amzn-ErrorType"] == "MethodNotAllowedException"
+
+
+def test_a_failing_http_handler_is_an_internal_server_error():
+    import urllib.error
+    import urllib.request
+
+    def failing(event, context):
+        raise RuntimeError("broken page")
+
+    gateway = _stub_gateway(http_handler=failing)
+    with GatewayThread(gateway), pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(f"{gateway.http_url}/page/", timeout=10)  # noqa: S310 (127.0.0.1 only)
+    assert failed.value.code == 500
+    assert json.loads(failed.value.read()) == {"message": "Internal Server Error"}
+
+
+def _only_connection(gateway) -> str:
+    """The one open connection's id, once the gateway has listed it (just after the handshake's answer)."""
+    for _ in range(500):
+        if gateway.connections:
+            [connection_id] = list(gateway.connections)
+            return connection_id
+        time.sleep(0.01)
+    raise AssertionError("the gateway lists no connection")
+
+
+def test_a_dropped_connection_is_reported_lost_unless_the_disconnect_is_lost_too():
+    disconnects: list[dict] = []
+
+    def recording(event, context):
+        if event["requestContext"]["eventType"] == "DISCONNECT":
+            disconnects.append(event["requestContext"])
+        return {"statusCode": 200}
+
+    gateway = _stub_gateway(recording)
+    with GatewayThread(gateway) as running:
+        for send_disconnect in (True, False):
+            with connect(gateway.ws_url) as client:
+                connection_id = _only_connection(gateway)
+                assert running.run(gateway.drop(connection_id, send_disconnect=send_disconnect))
+                with pytest.raises(ConnectionClosed):
+                    client.recv(timeout=10)
+            for _ in range(200):
+                if not gateway.connections:
+                    break
+                time.sleep(0.01)
+        assert not running.run(gateway.drop("unknown=", send_disconnect=True))
+    assert [(c["disconnectStatusCode"], c["disconnectReason"]) for c in disconnects] == [(1006, "dropped")]
+
+
+def test_each_local_invocation_gets_its_own_context():
+    from infra.invoke import LocalContext
+
+    first, second = LocalContext("WebSocketFunction", timeout_seconds=29), LocalContext("WebSocketFunction")
+    assert first.aws_request_id != second.aws_request_id
+    assert first.invoked_function_arn.endswith(":function:WebSocketFunction")
+    assert 28_000 < first.get_remaining_time_in_millis() <= 29_000
+    assert LocalContext(timeout_seconds=0).get_remaining_time_in_millis() == 0

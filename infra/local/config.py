@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from websockets_app.messaging import MAX_PAYLOAD_BYTES
 
@@ -56,7 +57,7 @@ class GatewayConfig:
             raise ConfigError(f"Route keys must be 1-64 letters, digits, '-' or '_': {', '.join(map(repr, bad))}.")
         self.selection_path  # noqa: B018 (validates the expression)
 
-    @property
+    @cached_property  # read for every message: parsed once
     def selection_path(self) -> tuple[str, ...]:
         """The body keys the route selection expression reads, e.g. ("action",) for $request.body.action."""
         match = _SELECTION_EXPRESSION.match(self.route_selection_expression)

@@ -14,11 +14,7 @@ from typing import Any
 
 
 def new_connection_id() -> str:
-    """An id shaped like API Gateway's: 16 base64 characters, e.g. ``L0SM9cOFvHcCIhw=``."""
-    return base64.b64encode(secrets.token_bytes(11)).decode()
-
-
-def _request_id() -> str:
+    """An id shaped like API Gateway's connection and request ids: 16 base64 characters, e.g. ``L0SM9cOFvHcCIhw=``."""
     return base64.b64encode(secrets.token_bytes(11)).decode()
 
 
@@ -45,7 +41,7 @@ class ConnectionFacts:
 
     def request_context(self, event_type: str, route_key: str, **extra: Any) -> dict[str, Any]:
         now = _now_ms()
-        request_id = _request_id()
+        request_id = new_connection_id()
         context = {
             "routeKey": route_key,
             "eventType": event_type,
@@ -97,7 +93,7 @@ def message_event(facts: ConnectionFacts, route_key: str, data: str | bytes) -> 
     """A MESSAGE on ``route_key``: text as it came, binary frames base64-encoded."""
     is_binary = isinstance(data, bytes)
     return {
-        "requestContext": facts.request_context("MESSAGE", route_key, messageId=_request_id()),
+        "requestContext": facts.request_context("MESSAGE", route_key, messageId=new_connection_id()),
         "body": base64.b64encode(data).decode() if is_binary else data,
         "isBase64Encoded": is_binary,
     }

@@ -123,11 +123,14 @@ class LocalGateway:
             return web.Response(status=500, text=INTERNAL_ERROR)
         status = _status_of(result)
         self._event_line("CONNECT", facts.connection_id, str(status), started, _safe_query(request))
+        reply = events.read_http_result(result)
         if not 200 <= status < 300:
-            reply = events.read_http_result(result)
-            return web.Response(status=status, body=reply.body, headers=_content_type(reply.headers))
+            content_type = _header(reply.headers, "Content-Type")
+            return web.Response(
+                status=status, body=reply.body, headers={"Content-Type": content_type} if content_type else None
+            )
 
-        subprotocol = _header(result, "Sec-WebSocket-Protocol")
+        subprotocol = _header(reply.headers, "Sec-WebSocket-Protocol")
         socket = FrameLimitedWebSocketResponse(
             max_frame_size=self.config.max_frame_bytes,
             max_msg_size=self.config.max_message_bytes,
@@ -252,13 +255,9 @@ def _status_of(result: dict[str, Any]) -> int:
         return 502
 
 
-def _header(result: dict[str, Any], name: str) -> str:
-    headers = result.get("headers") or {}
-    return next((str(value) for key, value in headers.items() if key.lower() == name.lower()), "")
-
-
-def _content_type(headers: list[tuple[str, str]]) -> dict[str, str]:
-    return {name: value for name, value in headers if name.lower() == "content-type"}
+def _header(headers: list[tuple[str, str]], wanted: str) -> str:
+    """The header's value (names compared in any case), or "" when it is not there."""
+    return next((value for name, value in headers if name.lower() == wanted.lower()), "")
 
 
 def _safe_query(request: web.Request) -> str:

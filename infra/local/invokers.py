@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
+
+from infra.invoke import LocalContext
 
 WEBSOCKET = "WebSocketFunction"
 HTTP = "HttpFunction"
@@ -33,24 +33,6 @@ class Invoker(Protocol):
     async def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
-
-
-class LambdaContext:
-    """The Lambda context attributes the handlers read, for one invocation."""
-
-    memory_limit_in_mb = 1024
-    log_group_name = "/aws/lambda/local"
-    log_stream_name = "local"
-
-    def __init__(self, function_name: str, timeout_seconds: float) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def project_handlers() -> dict[str, Handler]:
@@ -77,7 +59,7 @@ class InProcessInvoker:
 
     async def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         handler = self._handlers[function]
-        context = LambdaContext(function, self._timeout)
+        context = LocalContext(function, self._timeout)
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._executor, handler, event, context)

@@ -7,11 +7,10 @@ from typing import Any
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import RedirectURLMixin
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.generic import FormView, TemplateView
 
@@ -47,23 +46,20 @@ class RoomView(LoginRequiredMixin, WebSocketContextMixin, TemplateView):
         return context
 
 
-class SignUpView(FormView):
-    """``/accounts/signup/``: a new account, signed in at once, so trying the chat needs no createsuperuser."""
+class SignUpView(RedirectURLMixin, FormView):
+    """``/accounts/signup/``: a new account, signed in at once, so trying the chat needs no createsuperuser.
+
+    Afterwards: the ``next`` page when it is on this site (checked as LoginView checks it), else the chat.
+    """
 
     template_name = "registration/signup.html"
     form_class = UserCreationForm
+    next_page = "chat:index"
 
     def form_valid(self, form: UserCreationForm) -> HttpResponse:
         user = form.save()
         login(self.request, user)
         return redirect(self.get_success_url())
-
-    def get_success_url(self) -> str:
-        target = self.request.POST.get("next") or self.request.GET.get("next") or ""
-        safe = url_has_allowed_host_and_scheme(
-            target, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
-        )
-        return target if safe else reverse("chat:index")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
