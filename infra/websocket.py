@@ -99,6 +99,9 @@ def make_websocket_handler(application: WSGIApp) -> LambdaHandler:
     def trusted_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request_context = environ["apig_wsgi.request_context"]
         environ[REQUEST_CONTEXT_ENVIRON_KEY] = request_context
+        # The raw event repeats the query string, a $connect's token included, where WebSocketView cannot redact
+        # it; nothing reads it, and error reporters that print request.META would.
+        environ.pop("apig_wsgi.full_event", None)
         identity = request_context.get("identity")
         if isinstance(identity, dict) and isinstance(identity.get("sourceIp"), str):
             # The client address API Gateway saw; a client-sent X-Forwarded-For does not override it.
