@@ -193,17 +193,20 @@ if TESTING:
     WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = True
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Management commands an operator may run inside Lambda with {"manage": "<command line>"} (infra.commands).
+# Management commands an operator may run inside Lambda with {"manage": "<command line>"} (infra.commands): each
+# entry is a command with the arguments it may take ("[--flag]" optional, "<int>" / "<name>" a value; see the
+# README's "Management commands"). A plain name allows the command without arguments. migrate only moves forward:
+# something destructive such as "migrate <name> zero" needs an entry of its own.
 LAMBDA_MANAGE_COMMANDS = env_list(
     "LAMBDA_MANAGE_COMMANDS",
     [
-        "migrate",
-        "showmigrations",
-        "check",
+        "migrate [--noinput] [--no-input] [--check] [--plan]",
+        "showmigrations [--list] [--plan] [<name>]",
+        "check [--deploy]",
         "createcachetable",
         "clearsessions",
         "clearWebSocketSessions",
-        "cleanupWebSocketTokens",
-        "markStaleWebSocketSessions",
+        "cleanupWebSocketTokens [--token-age <int>] [--rate-limit-age <int>]",
+        "markStaleWebSocketSessions [--max-age <int>]",
     ],
 )
