@@ -52,8 +52,12 @@ def job_of(event: dict[str, Any]) -> Any:
 def command_lines_of(event: dict[str, Any]) -> dict[str, str]:
     """Job name -> the command line it runs, for the job(s) the event names."""
     job = job_of(event)
+    known = ", ".join([*JOBS, ALL])
+    if not isinstance(job, str):  # a list or an object would not even hash
+        raise BadCleanupEvent(
+            f"Unknown cleanup job: expected a job name, not {type(job).__name__}. Known jobs: {known}."
+        )
     if job != ALL and job not in JOBS:
-        known = ", ".join([*JOBS, ALL])
         raise BadCleanupEvent(f"Unknown cleanup job {job!r}. Known jobs: {known}.")
     options = event.get("options", {})
     if options and job == ALL:

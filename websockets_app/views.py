@@ -240,7 +240,8 @@ class WebSocketView(View):
             raise BadRequest("message larger than 128 KB")
         try:
             body = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the interpreter's recursion limit ("[[[[..." fits in 128 KB).
             raise BadRequest("body is not JSON") from exc
         if not isinstance(body, dict):
             raise BadRequest("body is not a JSON object")
