@@ -151,12 +151,30 @@ def test_a_middleware_that_raises_before_the_view_logs_no_token(log_output, live
     original = settings.MIDDLEWARE
     settings.MIDDLEWARE = [f"{__name__}.explode_before_the_view", *original]
     application.load_middleware()  # the Lambda handler's WSGI app built its middleware chain at import
+    seen_by_receivers: list[str] = []
+
+    def receiver(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
+        seen_by_receivers.append(f"{request!r} {request.get_full_path()} {request.GET!r} {request.META!r}")
+
+    got_request_exception.connect(receiver)
     try:
         assert connect({"ws_token": token}, cookie) == 500
     finally:
+        got_request_exception.disconnect(receiver)
         settings.MIDDLEWARE = original
         application.load_middleware()
     assert_logged_without(log_output, token, "middleware failed")
+    assert seen_by_receivers
+    assert token not in "".join(seen_by_receivers)
+
+
+def test_the_token_taken_out_before_django_still_connects(live_token, settings):
+    settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
+    token, cookie = live_token
+    assert connect({"ws_token": token, "channel": "lobby"}, cookie) == 200
+    assert WebSocketToken.objects.get().used is True
+    # The same token again: spent, so refused.
+    assert connect({"ws_token": token, "channel": "lobby"}, cookie) == 403
 
 
 def test_a_views_own_token_parameter_is_redacted_too(log_output, settings):
@@ -210,3 +228,19 @@ def test_the_local_gateways_log_lines_redact_what_an_invoker_error_quotes(capsys
     output = capsys.readouterr().out
     assert "ws_token=***" in output
     assert "live" not in output
+
+
+def test_the_lambda_path_takes_the_token_out_before_django_and_hides_it_from_reprs():
+    environ = {"QUERY_STRING": f"ws_token=first&channel=a%20b&ws_token={FORGED_TOKEN}"}
+    redaction.take_query_tokens(environ)
+    assert environ["QUERY_STRING"] == "ws_token=***&channel=a%20b&ws_token=***"
+    taken = environ[redaction.QUERY_TOKENS_ENVIRON_KEY]
+    assert taken.get("ws_token") == FORGED_TOKEN  # the last one, as request.GET.get() reads it
+    assert FORGED_TOKEN not in repr(environ)
+    assert not hasattr(taken, "__dict__")
+
+
+def test_without_a_token_the_environ_is_left_alone():
+    environ = {"QUERY_STRING": "channel=lobby&my_ws_token_hint=x"}
+    redaction.take_query_tokens(environ)
+    assert environ == {"QUERY_STRING": "channel=lobby&my_ws_token_hint=x"}

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote_plus
 
 REDACTED = "***"
+QUERY_TOKENS_ENVIRON_KEY = "websockets_app.query_tokens"
 DEFAULT_TOKEN_PARAMETER = "ws_token"  # noqa: S105 (a parameter name, not a secret)
 
 _token_parameters: set[str] = {DEFAULT_TOKEN_PARAMETER}
@@ -63,12 +65,55 @@ def redact_query_string(query_string: str, names: Iterable[str] | None = None) -
 
     Every other parameter is kept byte for byte.
     """
+    return _take_from_query_string(query_string, names)[0]
+
+
+class TakenTokens:
+    """Token values taken out of a query string. Not a mapping, and its repr shows no value: whatever prints or
+    serialises the WSGI environ it sits in (an error reporter) learns only the parameter names."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = dict(values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def __repr__(self) -> str:
+        return f"<TakenTokens: {', '.join(f'{name}={REDACTED}' for name in sorted(self._values))}>"
+
+
+def take_query_tokens(environ: dict[str, Any]) -> None:
+    """Move the ``ws_token`` values out of a WSGI environ's ``QUERY_STRING`` (which then shows ``***``) into
+    ``environ[QUERY_TOKENS_ENVIRON_KEY]``, before any middleware or error reporter sees the request.
+
+    For WSGI entry points that run ahead of Django (the Lambda handler); ``WebSocketView`` reads the token from
+    there. A client cannot set that key: its headers become ``HTTP_*`` keys. Only the app's own parameter name is
+    taken here, so no other view's query parameter changes under it; a view's own ``token_query_parameter`` is
+    taken by the view.
+    """
+    query_string = environ.get("QUERY_STRING", "")
+    if isinstance(query_string, str) and DEFAULT_TOKEN_PARAMETER in query_string:
+        redacted, taken = _take_from_query_string(query_string, {DEFAULT_TOKEN_PARAMETER})
+        if taken:
+            environ["QUERY_STRING"], environ[QUERY_TOKENS_ENVIRON_KEY] = redacted, TakenTokens(taken)
+
+
+def _take_from_query_string(query_string: str, names: Iterable[str] | None) -> tuple[str, dict[str, str]]:
     secret = set(_token_parameters if names is None else names)
-    parts = []
+    parts, taken = [], {}
     for part in query_string.split("&"):
-        key, equals, _value = part.partition("=")
-        parts.append(f"{key}={REDACTED}" if equals and unquote_plus(key) in secret else part)
-    return "&".join(parts)
+        key, equals, value = part.partition("=")
+        name = unquote_plus(key)
+        if equals and name in secret:
+            taken[name] = unquote_plus(value)  # the last one wins, as in request.GET
+            part = f"{key}={REDACTED}"
+        parts.append(part)
+    return "&".join(parts), taken
 
 
 class RedactingFormatterMixin:

@@ -48,7 +48,13 @@ from websockets_app.models import WebSocketSession
 from websockets_app.origins import origin_allowed
 from websockets_app.permissions import PermissionRule, rule_of
 from websockets_app.rate_limits import RateLimited, admit_connection, mark_refused, record_refused_connection
-from websockets_app.redaction import REDACTED, redact_query_string, register_token_parameter
+from websockets_app.redaction import (
+    QUERY_TOKENS_ENVIRON_KEY,
+    REDACTED,
+    TakenTokens,
+    redact_query_string,
+    register_token_parameter,
+)
 from websockets_app.tokens import consume_token, issue_token
 from websockets_app.validators import validate_channel_name
 
@@ -283,6 +289,9 @@ class WebSocketView(View):
     def _take_token(self, request: HttpRequest) -> str | None:
         """The token the request presents; the request keeps ``***`` in its place (GET and the query string)."""
         name = self.token_query_parameter
+        taken_before_django = request.META.get(QUERY_TOKENS_ENVIRON_KEY)
+        if isinstance(taken_before_django, TakenTokens) and name in taken_before_django:
+            return taken_before_django.get(name)  # the query string already shows ***
         if name not in request.GET:
             return None
         token = request.GET.get(name)
