@@ -52,8 +52,12 @@ def job_of(event: dict[str, Any]) -> Any:
 def command_lines_of(event: dict[str, Any]) -> dict[str, str]:
     """Job name -> the command line it runs, for the job(s) the event names."""
     job = job_of(event)
+    known = ", ".join([*JOBS, ALL])
+    if not isinstance(job, str):  # a list or an object would not even hash
+        raise BadCleanupEvent(
+            f"Unknown cleanup job: expected a job name, not {type(job).__name__}. Known jobs: {known}."
+        )
     if job != ALL and job not in JOBS:
-        known = ", ".join([*JOBS, ALL])
         raise BadCleanupEvent(f"Unknown cleanup job {job!r}. Known jobs: {known}.")
     options = event.get("options", {})
     if options and job == ALL:
@@ -74,12 +78,18 @@ def command_lines_of(event: dict[str, Any]) -> dict[str, str]:
     return {job: shlex.join(argv)}
 
 
+def allowed_pattern(job: str) -> str:
+    """The allow-list entry (infra.commands) for the job's command: its options, each optional, with an integer."""
+    options = " ".join(f"[--{name.replace('_', '-')} <int>]" for name in sorted(JOB_OPTIONS[job]))
+    return f"{JOBS[job]} {options}".strip()
+
+
 def run_cleanup(event: dict[str, Any]) -> dict[str, Any]:
     try:
         command_lines = command_lines_of(event)
     except BadCleanupEvent as exc:
         return {"ok": False, "error": str(exc)}
-    results = {name: run_command_line(line, allowed={JOBS[name]}) for name, line in command_lines.items()}
+    results = {name: run_command_line(line, allowed=[allowed_pattern(name)]) for name, line in command_lines.items()}
     for name, result in results.items():
         logger.info("Cleanup job %s: %s", name, result["output"].strip(), extra={"job": name, **result})
     failed = sorted(name for name, result in results.items() if result["exit_code"] != 0)

@@ -3,7 +3,8 @@
 Configured from the environment as Powertools documents it (POWERTOOLS_SERVICE_NAME,
 POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL, POWERTOOLS_METRICS_DISABLED). During an invocation every log
 line, Django's included, carries the invocation kind, the Lambda request id and, for WebSocket events, the
-connection id as correlation id. Metrics go out in CloudWatch's embedded metric format (EMF) on stdout.
+connection id as correlation id. Metrics go out in CloudWatch's embedded metric format (EMF) on stdout. Every
+line, this module's and Django's, goes through ``websockets_app.redaction``: no WebSocket token value is printed.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
+from websockets_app.redaction import RedactingFormatterMixin
+
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "django-websockets"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "DjangoWebSockets"
 
-logger = Logger(service=SERVICE)
+
+class RedactingPowertoolsFormatter(RedactingFormatterMixin, LambdaPowertoolsFormatter):
+    """The Powertools JSON formatter with token values redacted from the whole line (keys and extras included)."""
+
+
+logger = Logger(service=SERVICE, logger_formatter=RedactingPowertoolsFormatter())
 # The Powertools logger writes through its own handler; propagating to the root handler as well would print
 # every line twice wherever the root handlers were configured after it.
 logging.getLogger(SERVICE).propagate = False

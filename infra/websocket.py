@@ -16,6 +16,7 @@ from apig_wsgi import make_lambda_handler
 from infra.wsgi_text import WSGIApp, body_is_decodable, with_wsgi_header_text
 from websockets_app.conf import ws_settings
 from websockets_app.gateway import REQUEST_CONTEXT_ENVIRON_KEY
+from websockets_app.redaction import take_query_tokens
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -99,6 +100,11 @@ def make_websocket_handler(application: WSGIApp) -> LambdaHandler:
     def trusted_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request_context = environ["apig_wsgi.request_context"]
         environ[REQUEST_CONTEXT_ENVIRON_KEY] = request_context
+        # The raw event repeats the query string, a $connect's token included, where WebSocketView cannot redact
+        # it; nothing reads it, and error reporters that print request.META would.
+        environ.pop("apig_wsgi.full_event", None)
+        # Likewise the query string: a middleware that fails, or an error reporter, sees ws_token=*** from the start.
+        take_query_tokens(environ)
         identity = request_context.get("identity")
         if isinstance(identity, dict) and isinstance(identity.get("sourceIp"), str):
             # The client address API Gateway saw; a client-sent X-Forwarded-For does not override it.

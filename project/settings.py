@@ -142,7 +142,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 
 # Logging: one JSON object per line on stdout (CloudWatch-friendly), or plain text for a terminal. Errors are
-# logged, never mailed: Django's default `mail_admins` handler is deliberately not attached.
+# logged, never mailed: Django's default `mail_admins` handler is deliberately not attached. Both formatters
+# redact WebSocket token values (websockets_app.redaction) from the whole line, Django's request reprs included.
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "json").lower()
 if LOG_FORMAT not in {"json", "text"}:
@@ -151,8 +152,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "aws_lambda_powertools.logging.formatter.LambdaPowertoolsFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "infra.observability.RedactingPowertoolsFormatter"},
+        "text": {
+            "()": "websockets_app.redaction.RedactingFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": LOG_FORMAT},
@@ -189,17 +193,20 @@ if TESTING:
     WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = True
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Management commands an operator may run inside Lambda with {"manage": "<command line>"} (infra.commands).
+# Management commands an operator may run inside Lambda with {"manage": "<command line>"} (infra.commands): each
+# entry is a command with the arguments it may take ("[--flag]" optional, "<int>" / "<name>" a value; see the
+# README's "Management commands"). A plain name allows the command without arguments. migrate only moves forward:
+# something destructive such as "migrate <name> zero" needs an entry of its own.
 LAMBDA_MANAGE_COMMANDS = env_list(
     "LAMBDA_MANAGE_COMMANDS",
     [
-        "migrate",
-        "showmigrations",
-        "check",
+        "migrate [--noinput] [--no-input] [--check] [--plan]",
+        "showmigrations [--list] [--plan] [<name>]",
+        "check [--deploy]",
         "createcachetable",
         "clearsessions",
         "clearWebSocketSessions",
-        "cleanupWebSocketTokens",
-        "markStaleWebSocketSessions",
+        "cleanupWebSocketTokens [--token-age <int>] [--rate-limit-age <int>]",
+        "markStaleWebSocketSessions [--max-age <int>]",
     ],
 )

@@ -33,13 +33,15 @@ def test_a_failing_command_reports_its_exit_code_and_error():
     assert "No installed app with label 'no_such_app'" in result["output"]
 
 
-def test_a_command_error_is_reported_with_its_exit_code():
+def test_a_command_error_is_reported_with_its_exit_code(settings):
+    settings.LAMBDA_MANAGE_COMMANDS = ["migrate <name>"]
     result = manage_handler({"manage": "migrate no_such_app"}, None)
     assert result["exit_code"] == 1
     assert "CommandError: No installed app with label 'no_such_app'." in result["output"]
 
 
-def test_bad_arguments_are_a_command_error_not_a_crash():
+def test_bad_arguments_are_a_command_error_not_a_crash(settings):
+    settings.LAMBDA_MANAGE_COMMANDS = ["showmigrations [--no-such-option]"]  # allowed here, unknown to the command
     result = manage_handler({"manage": "showmigrations --no-such-option"}, None)
     assert result["exit_code"] != 0
     assert "unrecognized arguments" in result["output"]

@@ -215,7 +215,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
     def update_api_gateway(self, request: HttpRequest, queryset: QuerySet[ApiGateway]) -> None:
         self._provision_each(request, queryset, provisioning.update_api_gateway, "Update API Gateway")
 
-    @admin.action(description="Delete from AWS", permissions=["change"])
+    @admin.action(description="Delete from AWS", permissions=["delete"])  # as destructive as deleting the row
     def delete_api_gateway(self, request: HttpRequest, queryset: QuerySet[ApiGateway]) -> TemplateResponse | None:
         # Destructive and irreversible in AWS, so confirmed on a page of its own first, like Django's delete action.
         if request.POST.get("post") != "yes":

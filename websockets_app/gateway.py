@@ -19,8 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
+
 from websockets_app.conf import ws_settings
-from websockets_app.validators import is_valid_connection_id
+from websockets_app.validators import is_valid_connection_id, validate_stage_name
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -144,6 +146,10 @@ class GatewayContext:
             return self.gateway
         from websockets_app.models import ApiGateway
 
+        # The event is API Gateway's, but its values still have to fit the row: refused (400), never a 500.
+        validate_stage_name(self.stage)
+        if len(self.api_id) > ApiGateway._meta.get_field("api_id").max_length:
+            raise ValidationError("The event's API id is longer than any API Gateway id.")
         gateway, _ = ApiGateway.objects.get_or_create(
             api_id=self.api_id,
             stage_name=self.stage,

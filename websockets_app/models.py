@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from websockets_app.conf import ws_settings
 from websockets_app.validators import (
+    STAGE_NAME_MAX_LENGTH,
     lambda_arn_region,
     validate_certificate_arn,
     validate_domain_name,
@@ -25,6 +26,7 @@ from websockets_app.validators import (
     validate_lambda_function_arn,
     validate_region,
     validate_route_key,
+    validate_stage_name,
     validate_tags,
 )
 
@@ -108,7 +110,11 @@ class ApiGateway(models.Model):
     )
     route_key = models.CharField(max_length=255, default="$default")
     stage_name = models.CharField(
-        max_length=63, blank=True, default=DEFAULT_STAGE_NAME, help_text=f"Left blank, '{DEFAULT_STAGE_NAME}' is used."
+        max_length=STAGE_NAME_MAX_LENGTH,
+        blank=True,
+        default=DEFAULT_STAGE_NAME,
+        validators=[validate_stage_name],
+        help_text=f"Left blank, '{DEFAULT_STAGE_NAME}' is used. Letters, digits, '-' and '_'.",
     )
     stage_description = models.CharField(max_length=255, blank=True, default="")
     region = models.CharField(

@@ -22,6 +22,10 @@ _LAMBDA_ARN = re.compile(
 )
 _CERTIFICATE_ARN = re.compile(rf"arn:{_PARTITION}:acm:{_REGION}:\d{{12}}:certificate/[0-9a-f-]{{36}}\Z")
 _HOSTED_ZONE_ID = re.compile(r"[A-Z0-9]{1,32}\Z")
+# API Gateway's rule for a stage name: letters, digits, '-' and '_', at most 128 characters (the stage is also the
+# first path segment of the API's URL). template.yaml's Stage parameter has the same pattern.
+STAGE_NAME_MAX_LENGTH = 128
+_STAGE_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{STAGE_NAME_MAX_LENGTH}}}\Z")
 
 # AWS tag limits (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
 MAX_TAGS = 50
@@ -34,6 +38,13 @@ def validate_route_key(value: str) -> None:
         raise ValidationError("%(value)s is created with every API; choose another route key.", params={"value": value})
     if not _ROUTE_KEY.match(value):
         raise ValidationError("A route key may use only letters, digits, '-' and '_' (at most 64 characters).")
+
+
+def validate_stage_name(value: object) -> None:
+    if not isinstance(value, str) or len(value) > STAGE_NAME_MAX_LENGTH:
+        raise ValidationError(f"A stage name has at most {STAGE_NAME_MAX_LENGTH} characters.")
+    if not _STAGE_NAME.match(value):
+        raise ValidationError("A stage name may use only letters, digits, '-' and '_'.")
 
 
 def validate_domain_name(value: str) -> None:

@@ -48,6 +48,13 @@ from websockets_app.models import WebSocketSession
 from websockets_app.origins import origin_allowed
 from websockets_app.permissions import PermissionRule, rule_of
 from websockets_app.rate_limits import RateLimited, admit_connection, mark_refused, record_refused_connection
+from websockets_app.redaction import (
+    QUERY_TOKENS_ENVIRON_KEY,
+    REDACTED,
+    TakenTokens,
+    redact_query_string,
+    register_token_parameter,
+)
 from websockets_app.tokens import consume_token, issue_token
 from websockets_app.validators import validate_channel_name
 
@@ -93,6 +100,7 @@ class WebSocketView(View):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._allowed_handlers = _allowed_handlers(cls)
+        register_token_parameter(cls.token_query_parameter)  # the log formatters redact its values too
 
     # -- request lifecycle ---------------------------------------------------------------------------------------
 
@@ -103,8 +111,12 @@ class WebSocketView(View):
         self.websocket_session: WebSocketSession | None = None
         self.gateway_context = GatewayContext(trusted=False, via=NONE)
         self.handler_name = ""
+        self._presented_token: str | None = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # First of all: whatever logs or reports this request from here on (refusals, errors, Django's own
+        # request log) sees the token redacted, while it may still be valid.
+        self._presented_token = self._take_token(request)
         self.gateway_context = GatewayContext.from_request(request)
         if not self.gateway_context.trusted:
             return self._refuse(403, "not from API Gateway (no trusted request context or integration secret)")
@@ -159,7 +171,7 @@ class WebSocketView(View):
 
     def _user_from_token(self, request: HttpRequest) -> Any:
         """Spend the connect's token and return its user; PermissionDenied for any token that is not good."""
-        token = consume_token(request.GET.get(self.token_query_parameter))
+        token = consume_token(self._presented_token)
         if token is None:
             raise PermissionDenied("missing, unknown, used or expired token")
         session_key = request.session.session_key if hasattr(request, "session") else None
@@ -234,7 +246,8 @@ class WebSocketView(View):
             raise BadRequest("message larger than 128 KB")
         try:
             body = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the interpreter's recursion limit ("[[[[..." fits in 128 KB).
             raise BadRequest("body is not JSON") from exc
         if not isinstance(body, dict):
             raise BadRequest("body is not a JSON object")
@@ -272,6 +285,22 @@ class WebSocketView(View):
             channel_name=channel_name, updated_on=timezone.now()
         )
         self.websocket_session.channel_name = channel_name
+
+    def _take_token(self, request: HttpRequest) -> str | None:
+        """The token the request presents; the request keeps ``***`` in its place (GET and the query string)."""
+        name = self.token_query_parameter
+        taken_before_django = request.META.get(QUERY_TOKENS_ENVIRON_KEY)
+        if isinstance(taken_before_django, TakenTokens) and name in taken_before_django:
+            return taken_before_django.get(name)  # the query string already shows ***
+        if name not in request.GET:
+            return None
+        token = request.GET.get(name)
+        redacted_query = request.GET.copy()
+        redacted_query.setlist(name, [REDACTED] * len(request.GET.getlist(name)))
+        redacted_query._mutable = False
+        request.GET = redacted_query
+        request.META["QUERY_STRING"] = redact_query_string(request.META.get("QUERY_STRING", ""), names={name})
+        return token
 
     def _check_required_headers(self, request: HttpRequest) -> None:
         for header in [*self.required_headers, *self.additional_required_headers]:

@@ -23,6 +23,7 @@ from infra.local.config import (
     ConfigError,
     GatewayConfig,
 )
+from websockets_app.redaction import RedactingFormatter
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -86,7 +87,8 @@ def local_environment(config: GatewayConfig) -> dict[str, str]:
 def configure_logging() -> logging.Logger:
     log = logging.getLogger("infra.local")
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    # Its lines already show ?ws_token=***; the formatter redacts any token an invoker's error message quotes.
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False

@@ -114,14 +114,14 @@ def disconnect_event(facts: ConnectionFacts, status_code: int, reason: str) -> d
 def select_route(data: str | bytes, path: tuple[str, ...], routes: frozenset[str]) -> str:
     """The route key of a message: the value at ``path`` in its JSON body when a route has that key, else $default.
 
-    As API Gateway does: a binary frame, a body that is not JSON, a missing key or a key no route has all go to
-    ``$default``.
+    As API Gateway does: a binary frame, a body that is not JSON (nested too deep to parse included), a missing key
+    or a key no route has all go to ``$default``.
     """
     if isinstance(data, bytes) or not routes:
         return "$default"
     try:
         value: Any = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "$default"
     for key in path:
         if not isinstance(value, dict) or key not in value:

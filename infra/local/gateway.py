@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar, cast
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -26,6 +26,7 @@ from infra.local.connections import GOING_AWAY, Connection, Connections
 from infra.local.frames import FrameLimitedWebSocketResponse
 from infra.local.invokers import HTTP, WEBSOCKET, InvocationFailed, Invoker
 from infra.local.management import CONNECTIONS_PATH, ManagementApi, error
+from websockets_app.redaction import redact_query_string
 
 logger = logging.getLogger("infra.local")
 T = TypeVar("T")
@@ -33,7 +34,6 @@ T = TypeVar("T")
 # What API Gateway answers when the integration fails: a 500 to a handshake, this message to a connected client.
 INTERNAL_ERROR = "Internal server error"
 HTTP_CLIENT_MAX_BYTES = 10 * 1024 * 1024  # the HTTP API's payload quota
-_SECRET_QUERY_KEYS = frozenset({"ws_token"})
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -261,10 +261,9 @@ def _header(headers: list[tuple[str, str]], wanted: str) -> str:
 
 
 def _safe_query(request: web.Request) -> str:
-    """The query string for the log, with token values left out."""
-    pairs = parse_qsl(request.query_string, keep_blank_values=True)
-    shown = [f"{quote(key)}={'***' if key in _SECRET_QUERY_KEYS else quote(value)}" for key, value in pairs]
-    return f"?{'&'.join(shown)}" if shown else ""
+    """The raw query string for the log, with token values as ``***`` (the redaction Django's log lines use)."""
+    query_string = request.rel_url.raw_query_string
+    return f"?{redact_query_string(query_string)}" if query_string else ""
 
 
 async def _send_if_open(connection: Connection, data: bytes) -> None:
