@@ -175,6 +175,9 @@ class WebSocketView(View):
         session = message_queries.connected_session(self.gateway_context.connection_id)
         if session is None:
             raise PermissionDenied("unknown or closed connection")
+        if session.user is not None and not session.user.is_active:
+            # Deactivated since the connect: the user came with the session row, so this costs no query.
+            raise PermissionDenied("message from an inactive user")
         self.websocket_session = session
         request.user = session.user or AnonymousUser()
         self.body = self.parse_body(request)
