@@ -216,3 +216,29 @@ def test_a_failing_close_never_breaks_logout_or_the_save(
     assert User.objects.get(pk=ada.pk).is_active is False
     assert caplog.text.count("Closing the connections of user") == 2
     assert "pw-ada" not in caplog.text
+
+
+def test_deactivating_a_user_in_the_admin_closes_their_connections(
+    admin_client, management_stub, make_session, ada, django_capture_on_commit_callbacks
+):
+    connections(make_session, ada, "ada-1=")
+    page = admin_client.get(f"/admin/auth/user/{ada.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data.update(
+        {
+            "date_joined_0": ada.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": ada.date_joined.strftime("%H:%M:%S"),
+            "groups": [],
+            "user_permissions": [],
+        }
+    )
+    data.pop("date_joined", None)
+    data.pop("last_login", None)
+    data.pop("is_active")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/auth/user/{ada.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert User.objects.get(pk=ada.pk).is_active is False
+    assert management_stub.stub.closed == ["ada-1="]
+    assert open_ids() == set()
