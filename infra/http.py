@@ -6,13 +6,16 @@ then.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 from infra.websocket import LambdaHandler
 from infra.wsgi_text import WSGIApp, body_is_decodable, percent_encoded, with_wsgi_header_text
+from websockets_app.gateway import ambiguous_integration_header
 
 ADAPTERS = ("apig-wsgi", "serverless-wsgi")
 
@@ -20,15 +23,39 @@ ADAPTERS = ("apig-wsgi", "serverless-wsgi")
 BAD_REQUEST = {"statusCode": 400, "headers": {"Content-Type": "text/plain; charset=utf-8"}, "body": "Bad request."}
 
 
+_log = logging.getLogger(__name__)
+
+
 def build_http_handler(application: WSGIApp, adapter: str = "apig-wsgi") -> LambdaHandler:
     adapter_handler = _adapter_handler(application, adapter)
 
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if isinstance(event, dict) and not body_is_decodable(event):
-            return dict(BAD_REQUEST)
+        if isinstance(event, dict):
+            if not body_is_decodable(event):
+                return dict(BAD_REQUEST)
+            # Both adapters fold x_websocket_event_type into the environ key of X-WebSocket-Event-Type, last one
+            # winning: a client header could replace one an HTTP integration adds. Only the event still shows
+            # the names apart, so the check is made here, before WSGI.
+            ambiguous = ambiguous_integration_header(_raw_headers(event))
+            if ambiguous is not None:
+                _log.warning("HTTP request refused: ambiguous integration header", extra={"header": ambiguous})
+                return dict(BAD_REQUEST)
         return adapter_handler(_with_ascii_url(event), context)
 
     return handle
+
+
+def _raw_headers(event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every header of the event as sent: each value of a REST or ALB multi-value header, else the plain map."""
+    multi = event.get("multiValueHeaders")
+    if isinstance(multi, dict) and multi:
+        for name, values in multi.items():
+            for value in values if isinstance(values, list) else [values]:
+                yield name, value
+        return
+    headers = event.get("headers")
+    if isinstance(headers, dict):
+        yield from headers.items()
 
 
 def _adapter_handler(application: WSGIApp, adapter: str) -> LambdaHandler:

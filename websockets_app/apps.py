@@ -9,3 +9,7 @@ class WebSocketsAppConfig(AppConfig):
     def ready(self) -> None:
         # Registers the system checks (django.core.checks) with Django.
         from websockets_app import checks  # noqa: F401
+        from websockets_app.signals import connect_receivers
+
+        # A user who logs out or is deactivated loses their open WebSocket connections.
+        connect_receivers()

@@ -119,6 +119,15 @@ def _security_errors(raw: dict[str, Any]) -> list[CheckMessage]:
         messages.append(
             _error(16, f"WEBSOCKETS['CHANNEL_NAME_MAX_LENGTH'] must be from 1 to {CHANNEL_NAME_COLUMN_LENGTH}.")
         )
+    message_limit = _setting(raw, "MESSAGE_RATE_LIMIT")
+    if message_limit is not None and not _is_int_between(message_limit, 1, 10**6):
+        messages.append(
+            _error(19, "WEBSOCKETS['MESSAGE_RATE_LIMIT'] must be a positive integer, or None for no limit.")
+        )
+    if not _is_int_between(_setting(raw, "MESSAGE_RATE_LIMIT_WINDOW_SECONDS"), 1, 86400):
+        messages.append(
+            _error(20, "WEBSOCKETS['MESSAGE_RATE_LIMIT_WINDOW_SECONDS'] must be a number of seconds from 1 to 86400.")
+        )
     if not _is_int_between(_setting(raw, "TRUSTED_PROXY_HOPS"), 0, 10):
         messages.append(_error(17, "WEBSOCKETS['TRUSTED_PROXY_HOPS'] must be an integer from 0 to 10."))
     return messages

@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_RATE_LIMIT_IP_ATTEMPTS": 60,
     "CONNECT_RATE_LIMIT_USER_ATTEMPTS": 30,
     "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 60,
+    # Messages one connection may send per window (a fixed window that starts with its first message); more get a
+    # 429 with Retry-After, run no handler and write nothing. None lifts the limit. A view can set its own
+    # (WebSocketView.message_rate_limit and message_rate_limit_window_seconds).
+    "MESSAGE_RATE_LIMIT": 120,
+    "MESSAGE_RATE_LIMIT_WINDOW_SECONDS": 60,
     # Origins a browser may open a connection from: "https://example.com", "http://localhost:8000", or
     # "https://.example.com" for the domain and all its subdomains. None switches the check off; with a list, a
     # $connect without an Origin header is refused.

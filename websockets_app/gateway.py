@@ -9,6 +9,12 @@ Two integration kinds reach the WebSocket view:
   the ``integration_secret`` of the gateway it names.
 
 Anything else (a browser or a script posting to the WebSocket URL) is untrusted and the view refuses it.
+
+WSGI folds ``X-WebSocket-Event-Type`` and ``x_websocket_event_type`` into one environ key, and joins a header sent
+twice with commas, so a client header could stand in for one the integration adds. A request on which any
+integration header is ambiguous is a 400: here where the environ shows it (a comma, which none of their values
+ever holds), and in the Lambda HTTP entry point (``infra.http``), which sees the raw header names. Behind any other
+server, the server must drop header names with underscores (see the README's Security section).
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 
 from websockets_app.conf import ws_settings
 from websockets_app.validators import is_valid_connection_id, validate_stage_name
@@ -40,6 +47,16 @@ STAGE_HEADER = "X-WebSocket-Stage"
 EVENT_TYPE_HEADER = "X-WebSocket-Event-Type"
 ROUTE_KEY_HEADER = "X-WebSocket-Route-Key"
 SOURCE_IP_HEADER = "X-WebSocket-Source-Ip"
+INTEGRATION_HEADERS = (
+    SECRET_HEADER,
+    CONNECTION_ID_HEADER,
+    API_ID_HEADER,
+    STAGE_HEADER,
+    EVENT_TYPE_HEADER,
+    ROUTE_KEY_HEADER,
+    SOURCE_IP_HEADER,
+)
+_INTEGRATION_HEADER_NAMES = frozenset(header.lower() for header in INTEGRATION_HEADERS)
 
 EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
 LAMBDA = "lambda"
@@ -64,6 +81,25 @@ def integration_request_parameters(gateway: ApiGateway) -> dict[str, str]:
 
 def _meta_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
+
+
+def ambiguous_integration_header(headers: Iterable[tuple[str, Any]]) -> str | None:
+    """The first integration header among raw ``(name, value)`` pairs that is not there exactly once, spelled
+    with dashes and holding one value; None when there is none.
+
+    For adapters that see header names before WSGI merges them (Lambda events).
+    """
+    seen: set[str] = set()
+    for name, value in headers:
+        if not isinstance(name, str):
+            continue
+        canonical = name.lower().replace("_", "-")
+        if canonical not in _INTEGRATION_HEADER_NAMES:
+            continue
+        if canonical in seen or "_" in name or (isinstance(value, str) and "," in value):
+            return canonical
+        seen.add(canonical)
+    return None
 
 
 @dataclass(frozen=True)
@@ -110,8 +146,15 @@ class GatewayContext:
 
     @classmethod
     def from_http_headers(cls, meta: dict[str, Any]) -> GatewayContext:
+        """The facts an HTTP integration's headers carry; BadRequest when one of them was sent more than once."""
         from websockets_app.models import ApiGateway
 
+        for header in INTEGRATION_HEADERS:
+            value = meta.get(_meta_key(header))
+            # None of these values holds a comma: one means the header came twice (or in two spellings) and the
+            # server joined them. Which one the integration sent cannot be told, so the request is refused.
+            if isinstance(value, str) and "," in value:
+                raise BadRequest(f"ambiguous {header} header")
         facts = {
             "connection_id": meta.get(_meta_key(CONNECTION_ID_HEADER), ""),
             "api_id": meta.get(_meta_key(API_ID_HEADER), ""),

@@ -1,16 +1,19 @@
 """The two queries every WebSocket message costs, with their SQL built once per process.
 
 Each message loads its session together with the user and the gateway (one SELECT with two LEFT JOINs) and
-counts itself (one UPDATE). Through the ORM, compiling that SELECT costs about 0.7 ms of CPU per message, more
-than everything else a message does; the SQL never changes, so it is built once, from the models' own metadata
-(table and column names, quoting, the backend's value converters), and only executed per message. The objects
-are made with ``Model.from_db``, exactly as the ORM makes them; the tests check both give equal objects.
+counts itself (one UPDATE, which also enforces the per-connection message rate limit). Through the ORM,
+compiling that SELECT costs about 0.7 ms of CPU per message, more than everything else a message does; the SQL
+never changes, so it is built once, from the models' own metadata (table and column names, quoting, the
+backend's value converters), and only executed per message. The objects are made with ``Model.from_db``,
+exactly as the ORM makes them; the tests check both give equal objects.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -47,9 +50,30 @@ class _Part:
 
 
 @dataclass(frozen=True)
+class MessageRateLimit:
+    """At most ``messages`` per connection in a window of ``window_seconds`` that opens with its first message."""
+
+    messages: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class CountedMessage:
+    """What ``count_message`` wrote, so that ``uncount_message`` can take exactly that back."""
+
+    counted_at: datetime
+    limited: bool
+    previous_updated_on: datetime
+    previous_window_start: datetime | None
+    previous_window_count: int
+
+
+@dataclass(frozen=True)
 class _Statements:
     select: str
     update: str
+    limited_update: str
+    uncount: str
     session: _Part
     user: _Part
     gateway: _Part
@@ -94,13 +118,36 @@ def _statements(alias: str) -> _Statements:
         f"WHERE s.{quote(session_meta.get_field('connection_id').column)} = %s "
         f"AND s.{quote(session_meta.get_field('connected').column)} = %s"
     )
+    table, pk = quote(session_meta.db_table), quote(session_meta.pk.column)
     count = quote(session_meta.get_field("request_count").column)
-    update = (
-        f"UPDATE {quote(session_meta.db_table)} SET {count} = {count} + 1, "  # noqa: S608
-        f"{quote(session_meta.get_field('updated_on').column)} = %s "
-        f"WHERE {quote(session_meta.pk.column)} = %s"
+    updated = quote(session_meta.get_field("updated_on").column)
+    start = quote(session_meta.get_field("message_window_start").column)
+    in_window = quote(session_meta.get_field("message_window_count").column)
+    update = f"UPDATE {table} SET {count} = {count} + 1, {updated} = %s WHERE {pk} = %s"  # noqa: S608
+    # The rate limit, checked and counted by one statement. PostgreSQL and SQLite compute every SET expression
+    # from the row as it was, and a concurrent UPDATE of the same row waits for this one (PostgreSQL re-reads the
+    # row and re-checks the WHERE once the other commits; SQLite runs one writer at a time): however many messages
+    # race on one connection, no more than the limit match. No row matched means over the limit.
+    expired = f"({start} IS NULL OR {start} <= %s)"  # the window began at least window_seconds ago
+    limited_update = (
+        f"UPDATE {table} SET {count} = {count} + 1, {updated} = %s, "  # noqa: S608
+        f"{in_window} = CASE WHEN {expired} THEN 1 ELSE {in_window} + 1 END, "
+        f"{start} = CASE WHEN {expired} THEN %s ELSE {start} END "
+        f"WHERE {pk} = %s AND ({expired} OR {in_window} < %s)"
     )
-    _cache[key] = statements = _Statements(select, update, session, user, gateway)
+    # Takes one counted message back. A window this message opened, and no other joined, gets its previous start
+    # and count back; otherwise the window it was counted in (the one it opened or the one loaded with the
+    # session) gives its place back; updated_on returns to its old value unless another message touched it since.
+    opened = f"({start} = %s AND {in_window} = 1)"
+    uncount = (
+        f"UPDATE {table} SET {count} = {count} - 1, "  # noqa: S608
+        f"{updated} = CASE WHEN {updated} = %s THEN %s ELSE {updated} END, "
+        f"{in_window} = CASE WHEN {opened} THEN %s "
+        f"WHEN ({start} = %s OR {start} = %s) AND {in_window} > 0 THEN {in_window} - 1 ELSE {in_window} END, "
+        f"{start} = CASE WHEN {opened} THEN %s ELSE {start} END "
+        f"WHERE {pk} = %s"
+    )
+    _cache[key] = statements = _Statements(select, update, limited_update, uncount, session, user, gateway)
     return statements
 
 
@@ -120,13 +167,80 @@ def connected_session(connection_id: str, using: str = "default") -> WebSocketSe
     return session
 
 
-def count_message(session: WebSocketSession, using: str = "default") -> None:
-    """Add one to the session's request count and touch ``updated_on``, in one UPDATE."""
+def _datetime_value(value: datetime | None, connection: Any) -> Any:
+    return WebSocketSession._meta.get_field("updated_on").get_db_prep_value(value, connection)
+
+
+def count_message(
+    session: WebSocketSession, limit: MessageRateLimit | None = None, using: str = "default"
+) -> CountedMessage | None:
+    """Add one to the session's request count and touch ``updated_on``, in one UPDATE.
+
+    With a ``limit``, the same UPDATE counts the message in the connection's current window, or opens a new one,
+    only while the window holds fewer than ``limit.messages``: None means over the limit, and nothing was written.
+    """
     statements = _statements(using)
     connection = connections[using]
     now = timezone.now()
-    updated_on = WebSocketSession._meta.get_field("updated_on").get_db_prep_value(now, connection)
+    counted = CountedMessage(
+        counted_at=now,
+        limited=limit is not None,
+        previous_updated_on=session.updated_on,
+        previous_window_start=session.message_window_start,
+        previous_window_count=session.message_window_count,
+    )
+    now_value = _datetime_value(now, connection)
     with connection.cursor() as cursor:
-        cursor.execute(statements.update, [updated_on, session.pk])
+        if limit is None:
+            cursor.execute(statements.update, [now_value, session.pk])
+        else:
+            expired_before = _datetime_value(now - timedelta(seconds=limit.window_seconds), connection)
+            parameters = [now_value, expired_before, expired_before, now_value, session.pk, expired_before]
+            cursor.execute(statements.limited_update, [*parameters, limit.messages])
+            if cursor.rowcount == 0:
+                return None
     session.request_count += 1
     session.updated_on = now
+    if limit is not None:
+        start = session.message_window_start
+        if start is None or start <= now - timedelta(seconds=limit.window_seconds):
+            session.message_window_start, session.message_window_count = now, 1
+        else:
+            session.message_window_count += 1
+    return counted
+
+
+def uncount_message(session: WebSocketSession, counted: CountedMessage, using: str = "default") -> None:
+    """Take back a message ``count_message`` counted (its handler refused it), in one UPDATE."""
+    statements = _statements(using)
+    connection = connections[using]
+    counted_at = _datetime_value(counted.counted_at, connection)
+    previous_start = _datetime_value(counted.previous_window_start, connection)
+    # Without a limit the window was not touched: only a start equal to this message's time (never) matches.
+    loaded_start = previous_start if counted.limited else counted_at
+    parameters = [
+        counted_at,
+        _datetime_value(counted.previous_updated_on, connection),
+        counted_at,
+        counted.previous_window_count,
+        loaded_start,
+        counted_at,
+        counted_at,
+        previous_start,
+        session.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statements.uncount, parameters)
+    session.request_count -= 1
+    session.updated_on = counted.previous_updated_on
+    session.message_window_start = counted.previous_window_start
+    session.message_window_count = counted.previous_window_count
+
+
+def retry_after(session: WebSocketSession, limit: MessageRateLimit) -> int:
+    """Whole seconds until the loaded session's window ends (at least 1, at most the window)."""
+    start = session.message_window_start
+    if start is None:
+        return limit.window_seconds
+    remaining = (start + timedelta(seconds=limit.window_seconds) - timezone.now()).total_seconds()
+    return max(1, min(limit.window_seconds, math.ceil(remaining)))

@@ -3,7 +3,7 @@
     session.send_message({"type": "reply"})                            # one connection
     WebSocketSession.objects.in_channel("lobby").send_message(data)    # a queryset: its connected rows
     send_to_channel("lobby", data)   send_to_user(user, data)   broadcast(data)
-    close(session)                   info(session)
+    close(session)                   info(session)                  close_connections_of(user)
 
 Every send encodes the message once, posts it to each connection's own gateway endpoint, marks the connections
 API Gateway reports gone as disconnected in one UPDATE, and returns a ``SendResult``. One connection failing
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "CloseResult",
     "Failure",
     "ManagementApiError",
     "MessagingError",
@@ -47,6 +48,7 @@ __all__ = [
     "SendResult",
     "broadcast",
     "close",
+    "close_connections_of",
     "encode_payload",
     "info",
     "send_to_channel",
@@ -62,6 +64,8 @@ MAX_PAYLOAD_BYTES = 128 * 1024
 # Sends to this many connections or fewer run in the calling thread through boto3's client: no event loop,
 # no thread hand-off, and the same client serves close() and info().
 BOTO3_MAX_TARGETS = 1
+# Most closes in flight at once in close_connections_of (threads, each with a pooled boto3 connection).
+CLOSE_CONCURRENCY = 32
 # Failure codes for sessions that cannot be posted to at all.
 NO_API_GATEWAY = "NoApiGateway"
 NO_ENDPOINT = "NoEndpoint"
@@ -305,6 +309,75 @@ def info(connection: WebSocketSession | str) -> dict[str, Any] | None:
         mark_gone([session.connection_id])
         session.connected = False
     return facts
+
+
+@dataclass
+class CloseResult:
+    """What happened to each connection ``close_connections_of`` found open."""
+
+    closed: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)  # already gone: nothing to close
+    failed: list[Failure] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{len(self.closed)} closed, {len(self.gone)} gone, {len(self.failed)} failed"
+
+
+def close_connections_of(user: Any) -> CloseResult:
+    """Close every open connection of a user (an object or a primary key) or of a queryset of users.
+
+    One query finds the open sessions with their gateways; the closes (``delete_connection``) run concurrently;
+    one UPDATE marks every session found as disconnected, those AWS failed to close included, so that the
+    message path refuses them from then on. AWS's refusals are logged and returned, never raised.
+    """
+    from django.db.models import QuerySet
+
+    from websockets_app.models import WebSocketSession
+
+    started = time.perf_counter()
+    if isinstance(user, QuerySet):
+        sessions = WebSocketSession.objects.filter(user__in=user.values("pk"))
+    else:
+        sessions = WebSocketSession.objects.filter(user=user)
+    found = list(sessions.filter(connected=True).select_related("api_gateway"))
+    gateways = {session.api_gateway_id: session.api_gateway for session in found if session.api_gateway_id}
+    targets, unreachable = _resolve(((s.connection_id, s.api_gateway_id) for s in found), gateways)
+    delivery = _close_each(targets)
+    result = CloseResult(closed=delivery.sent, gone=delivery.gone, failed=[*unreachable.failed, *delivery.failed])
+    mark_gone([session.connection_id for session in found])
+    duration_ms = (time.perf_counter() - started) * 1000
+    if result.failed:
+        codes = sorted({failure.code for failure in result.failed})
+        logger.warning("Closing connections finished with failures: %s (codes: %s).", result, ", ".join(codes))
+    elif found:
+        logger.info("Closed connections: %s in %.0f ms.", result, duration_ms)
+    return result
+
+
+def _close_each(targets: Sequence[Target]) -> Delivery:
+    """``delete_connection`` for every target, at most CLOSE_CONCURRENCY at a time. No database access."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from websockets_app import management_api
+
+    def close_one(target: Target) -> tuple[str, str, Failure | None]:
+        try:
+            closed = management_api.delete_connection(target)
+        except ManagementApiError as exc:
+            return target.connection_id, "failed", exc.failure
+        return target.connection_id, "sent" if closed else "gone", None
+
+    delivery = Delivery()
+    if len(targets) <= 1:
+        outcomes = [close_one(target) for target in targets]
+    else:
+        # boto3 clients are thread-safe; the cached client's pool holds SEND_CONCURRENCY connections.
+        workers = min(len(targets), CLOSE_CONCURRENCY, ws_settings.SEND_CONCURRENCY)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="websockets-close") as pool:
+            outcomes = list(pool.map(close_one, targets))
+    for connection_id, outcome, failure in outcomes:
+        delivery.record(connection_id, outcome, failure)  # type: ignore[arg-type]
+    return delivery
 
 
 def _session_for(connection: WebSocketSession | str) -> WebSocketSession:

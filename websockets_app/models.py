@@ -339,6 +339,10 @@ class WebSocketSession(models.Model):
         ApiGateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
     )
     request_count = models.PositiveBigIntegerField(default=1, help_text="Events seen, the $connect included.")
+    # The message rate limit's current window: when it started and how many messages it has admitted. Both are
+    # checked and written by the UPDATE that counts a message (websockets_app.message_queries).
+    message_window_start = models.DateTimeField(null=True, blank=True, editable=False)
+    message_window_count = models.PositiveIntegerField(default=0, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 

@@ -17,6 +17,7 @@ Subclass it and write one method per handler::
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from django.core.exceptions import (
     ValidationError,
 )
 from django.core.signals import got_request_exception
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -63,6 +65,14 @@ logger = logging.getLogger(__name__)
 _HANDLER_NAME_MAX_LENGTH = 64
 
 
+class _FromSettings(enum.Enum):
+    FROM_SETTINGS = "from settings"
+
+
+# A view's message rate limit attributes take the WEBSOCKETS settings unless the view sets its own.
+FROM_SETTINGS = _FromSettings.FROM_SETTINGS
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class WebSocketView(View):
     """Base view for the routes of an API Gateway WebSocket API."""
@@ -91,6 +101,12 @@ class WebSocketView(View):
     required_headers: ClassVar[Iterable[str]] = ("Sec-WebSocket-Key", "Sec-WebSocket-Version")
     additional_required_headers: ClassVar[Iterable[str]] = ()
 
+    # Messages one connection may send per window before its messages get a 429 (with Retry-After) that runs no
+    # handler and writes nothing; None lifts the limit. FROM_SETTINGS takes WEBSOCKETS["MESSAGE_RATE_LIMIT"] and
+    # WEBSOCKETS["MESSAGE_RATE_LIMIT_WINDOW_SECONDS"].
+    message_rate_limit: ClassVar[int | _FromSettings | None] = FROM_SETTINGS
+    message_rate_limit_window_seconds: ClassVar[int | _FromSettings] = FROM_SETTINGS
+
     # as_view(debug=True) records why a request was refused in self.debug_log.
     debug: bool = False
 
@@ -101,6 +117,7 @@ class WebSocketView(View):
         super().__init_subclass__(**kwargs)
         cls._allowed_handlers = _allowed_handlers(cls)
         register_token_parameter(cls.token_query_parameter)  # the log formatters redact its values too
+        _check_message_rate_limit(cls)
 
     # -- request lifecycle ---------------------------------------------------------------------------------------
 
@@ -187,6 +204,9 @@ class WebSocketView(View):
         session = message_queries.connected_session(self.gateway_context.connection_id)
         if session is None:
             raise PermissionDenied("unknown or closed connection")
+        if session.user is not None and not session.user.is_active:
+            # Deactivated since the connect: the user came with the session row, so this costs no query.
+            raise PermissionDenied("message from an inactive user")
         self.websocket_session = session
         request.user = session.user or AnonymousUser()
         self.body = self.parse_body(request)
@@ -196,11 +216,37 @@ class WebSocketView(View):
         handler_rule = rule_of(handler)
         if handler_rule is not None:
             handler_rule.check(request.user)
-        response = handler(request, *args, **kwargs)
-        # Counted only once the handler has accepted the message: a refused message writes nothing.
-        if _accepted(response):
-            message_queries.count_message(session)
+        # The message is counted, and the rate limit checked, by one conditional UPDATE before the handler runs: a
+        # message over the limit has no side effect (a chat send broadcasts), and concurrent messages on one
+        # connection cannot overshoot the limit. A message its handler refuses is taken back out (a third query,
+        # on that path only), so that a refused message leaves the row as it was.
+        limit = self._message_rate_limit()
+        counted = message_queries.count_message(session, limit)
+        if counted is None:
+            raise RateLimited(message_queries.retry_after(session, limit))  # type: ignore[arg-type]
+        try:
+            response = handler(request, *args, **kwargs)
+        except Exception:
+            try:
+                message_queries.uncount_message(session, counted)
+            except DatabaseError:
+                logger.warning("A failed message could not be uncounted", exc_info=True)
+            raise
+        if not _accepted(response):
+            message_queries.uncount_message(session, counted)
         return response
+
+    def _message_rate_limit(self) -> message_queries.MessageRateLimit | None:
+        cls = type(self)
+        messages = cls.message_rate_limit
+        if messages is FROM_SETTINGS:
+            messages = ws_settings.MESSAGE_RATE_LIMIT
+        if messages is None:
+            return None
+        window = cls.message_rate_limit_window_seconds
+        if window is FROM_SETTINGS:
+            window = ws_settings.MESSAGE_RATE_LIMIT_WINDOW_SECONDS
+        return message_queries.MessageRateLimit(messages=messages, window_seconds=window)  # type: ignore[arg-type]
 
     # -- the routes ------------------------------------------------------------------------------------------
 
@@ -396,6 +442,20 @@ def _allowed_handlers(cls: type[WebSocketView]) -> frozenset[str]:
         if not (name.isidentifier() and len(name) <= _HANDLER_NAME_MAX_LENGTH and callable(getattr(cls, name, None))):
             raise ImproperlyConfigured(f"{cls.__name__} allows handler {name!r}, which is not a method of the view.")
     return frozenset((declared - FRAMEWORK_NAMES) | {"default"})
+
+
+def _check_message_rate_limit(cls: type[WebSocketView]) -> None:
+    messages, window = cls.message_rate_limit, cls.message_rate_limit_window_seconds
+    if not (messages is FROM_SETTINGS or messages is None or _is_positive_int(messages)):
+        raise ImproperlyConfigured(f"{cls.__name__}.message_rate_limit must be a positive integer or None.")
+    if not (window is FROM_SETTINGS or (_is_positive_int(window) and window <= 86400)):  # type: ignore[operator]
+        raise ImproperlyConfigured(
+            f"{cls.__name__}.message_rate_limit_window_seconds must be a number of seconds from 1 to 86400."
+        )
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 @method_decorator([csrf_protect, never_cache], name="dispatch")

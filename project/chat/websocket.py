@@ -23,6 +23,11 @@ from websockets_app.models import WebSocketSession
 class ChatActionsMixin:
     """``send`` and ``history``, for a WebSocketView subclass (list it before WebSocketView)."""
 
+    # A person chats at a few messages a second at most, in short bursts; every send is stored and posted to the
+    # whole room, so a connection past this gets a 429 instead (pings and history requests count too).
+    message_rate_limit = 20
+    message_rate_limit_window_seconds = 10
+
     websocket_session: WebSocketSession | None
     body: dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""A local stand-in for the API Gateway Management API: ``POST /[stage/]@connections/{id}`` on 127.0.0.1.
+"""A local stand-in for the API Gateway Management API: ``POST`` and ``DELETE /[stage/]@connections/{id}``.
 
 Plain asyncio (no framework), so it costs far less CPU per request than the senders it measures. What a
 connection id starts with decides the answer, so a test or a benchmark knows every outcome in advance:
@@ -9,7 +9,7 @@ connection id starts with decides the answer, so a test or a benchmark knows eve
 ``denied-``         403 AccessDeniedException (the caller lacks IAM permission)
 ``broken-``         500 InternalServerErrorException
 ``throttle-``       429 LimitExceededException for the first ``throttle_times`` posts, then 200
-anything else       200, the body is recorded as delivered
+anything else       200, the body is recorded as delivered (a DELETE: 204, the id recorded as closed)
 ==================  =============================================================
 
 Every answer waits ``latency`` seconds first, like a real round trip. ``GET /_stats`` returns the counters as
@@ -60,6 +60,7 @@ class ManagementApiStub:
 
     def reset(self) -> None:
         self.delivered: dict[str, list[bytes]] = defaultdict(list)
+        self.closed: list[str] = []
         self.counts: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
@@ -83,7 +84,7 @@ class ManagementApiStub:
             self.reset()
             return 204, "", b""
         self.counts["requests"] += 1
-        if method != "POST" or MARKER not in target:
+        if method not in ("POST", "DELETE") or MARKER not in target:
             return 404, "NotFoundException", b'{"message":"Not Found"}'
         connection_id = unquote(target.rsplit(MARKER, 1)[1])
         for prefix, (status, error_type) in _ERRORS.items():
@@ -94,6 +95,9 @@ class ManagementApiStub:
             self.throttled[connection_id] += 1
             self.counts["LimitExceededException"] += 1
             return 429, "LimitExceededException", b'{"message":"Limit Exceeded"}'
+        if method == "DELETE":
+            self.closed.append(connection_id)
+            return 204, "", b""
         self.delivered[connection_id].append(body)
         return 200, "", b""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from websockets_app.models import ApiGatewayAdditionalRoute, IntegrationType
 from websockets_app.provisioning.api import deploy, sync_everything
 from websockets_app.provisioning.domain import build_custom_domain
-from websockets_app.provisioning.routes import additional_slot, sync_route
+from websockets_app.provisioning.routes import additional_slot, check_https_targets, sync_route
 from websockets_app.provisioning.run import NOT_FOUND, ProvisioningError, Run, make_client, run_steps
 from websockets_app.provisioning.teardown import delete_everything
 
@@ -117,6 +117,7 @@ def deploy_route(route: ApiGatewayAdditionalRoute) -> list[str]:
     check_integration_inputs(gateway)
 
     def body(run: Run) -> None:
+        check_https_targets(gateway, [route])
         sync_route(run, additional_slot(run, route))
         deploy(run)
         route.deployed = True

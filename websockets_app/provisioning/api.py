@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from websockets_app.models import BUILTIN_ROUTE_KEYS, ApiGatewayAdditionalRoute, IntegrationType
-from websockets_app.provisioning.routes import additional_slot, builtin_slot, prune, sync_route
+from websockets_app.provisioning.routes import additional_slot, builtin_slot, check_https_targets, prune, sync_route
 from websockets_app.provisioning.run import ALREADY_EXISTS, NOT_FOUND, Run
 from websockets_app.validators import lambda_arn_account, lambda_arn_region
 
@@ -140,10 +140,11 @@ def deploy(run: Run) -> None:
 
 def sync_everything(run: Run) -> None:
     gateway = run.gateway
+    routes = list(gateway.additional_routes.all())
+    check_https_targets(gateway, routes)
     sync_api(run)
     sync_lambda_permission(run)
     slots = [builtin_slot(run, key) for key in BUILTIN_ROUTE_KEYS]
-    routes = list(gateway.additional_routes.all())
     slots += [additional_slot(run, route) for route in routes]
     for slot in slots:
         sync_route(run, slot)

@@ -5,12 +5,36 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
+
 from websockets_app.gateway import integration_request_parameters
 from websockets_app.models import ApiGatewayAdditionalRoute, IntegrationType
 from websockets_app.provisioning.run import ALREADY_EXISTS, NOT_FOUND, ProvisioningError, Run
 
 if TYPE_CHECKING:
     from websockets_app.models import ApiGateway
+
+
+def check_https_targets(gateway: ApiGateway, routes: Iterable[ApiGatewayAdditionalRoute]) -> None:
+    """Refuse an HTTP_PROXY gateway whose target or any route's URL is not HTTPS, before anything reaches AWS.
+
+    Every request an HTTP integration forwards carries the integration secret, so a plain-HTTP target would send
+    it in clear text. The models' own field validators run here: rows written through the ORM, a shell or
+    imported data never met the admin form's validation.
+    """
+    if gateway.integration_type != IntegrationType.HTTP_PROXY:
+        return
+    values = [(gateway, "target_base_endpoint", gateway.target_base_endpoint)]
+    values += [(route, "integration_url", route.integration_url) for route in routes if route.integration_url]
+    for row, name, value in values:
+        try:
+            type(row)._meta.get_field(name).run_validators(value)
+        except ValidationError as exc:
+            where = f"route {row.route_key!r}" if isinstance(row, ApiGatewayAdditionalRoute) else "the gateway"
+            raise ProvisioningError(
+                f"the {name} of {where} is not an HTTPS URL, so no integration was sent to AWS "
+                f"({' '.join(exc.messages)})"
+            ) from None
 
 
 def integration_settings(gateway: ApiGateway, http_target: Callable[[], str]) -> dict[str, Any]:
@@ -21,10 +45,14 @@ def integration_settings(gateway: ApiGateway, http_target: Callable[[], str]) ->
             "IntegrationMethod": "POST",
             "IntegrationUri": gateway.lambda_integration_uri,
         }
+    target = http_target()
+    if not target.lower().startswith("https://"):
+        # check_https_targets runs first; this holds the line for any other caller.
+        raise ProvisioningError("an HTTP integration target must be an HTTPS URL")
     return {
         "IntegrationType": "HTTP_PROXY",
         "IntegrationMethod": "POST",
-        "IntegrationUri": http_target(),
+        "IntegrationUri": target,
         "RequestParameters": integration_request_parameters(gateway),
     }
 
