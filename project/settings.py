@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "websockets_app",
     "project.chat",
+    "infra",  # system checks of the Lambda wiring (infra/checks.py)
 ]
 
 MIDDLEWARE = [

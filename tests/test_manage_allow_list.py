@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.db.migrations.recorder import MigrationRecorder
 
 from infra import commands
+from infra.checks import check_lambda_manage_commands
 from infra.handlers import manage_handler
-from websockets_app.checks import check_lambda_manage_commands
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +148,7 @@ def test_a_malformed_allow_list_entry_is_a_system_check_error_and_refuses_everyt
 ):
     settings.LAMBDA_MANAGE_COMMANDS = entries
     errors = check_lambda_manage_commands()
-    assert [error.id for error in errors] == ["websockets_app.E020"]
+    assert [error.id for error in errors] == ["infra.E001"]
     assert fragment in errors[0].msg
     monkeypatch.setattr(commands, "call_command", lambda *args, **kwargs: None)
     result = manage_handler({"manage": "migrate"}, None)

@@ -187,27 +187,3 @@ def _messaging_errors(raw: dict[str, Any]) -> list[CheckMessage]:
     if not _is_int_between(raw.get("FANOUT_BATCH_SIZE", DEFAULTS["FANOUT_BATCH_SIZE"]), 1, 10000):
         messages.append(_error(10, "WEBSOCKETS['FANOUT_BATCH_SIZE'] must be an integer from 1 to 10000."))
     return messages
-
-
-@register(Tags.compatibility)
-def check_lambda_manage_commands(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """The project's operator allow-list (infra.commands) must parse: a broken one refuses every command."""
-    entries = getattr(settings, "LAMBDA_MANAGE_COMMANDS", None)
-    if entries is None:
-        return []
-    try:
-        from infra.commands import InvalidAllowListEntry, parse_allow_list
-    except ImportError:  # the app without this project's Lambda wiring
-        return []
-    try:
-        parse_allow_list(entries)
-    except InvalidAllowListEntry as exc:
-        return [
-            _error(
-                20,
-                f"LAMBDA_MANAGE_COMMANDS: {exc}",
-                hint='Entries look like "migrate [--noinput] [--plan]", "cleanupWebSocketTokens [--token-age <int>]" '
-                'or "migrate <name> zero"; placeholders are <int> and <name>.',
-            )
-        ]
-    return []

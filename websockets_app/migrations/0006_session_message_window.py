@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('websockets_app', '0004_apigateway_self_registered'),
+        ('websockets_app', '0005_stage_name_api_gateway_limit'),
     ]
 
     operations = [
