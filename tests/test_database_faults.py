@@ -7,6 +7,7 @@ invocation must succeed; while the database does not answer, an invocation must 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -231,3 +232,36 @@ def test_a_connect_timeout_that_is_no_timeout_is_refused(value):
 
 def test_sqlite_has_no_connect_timeout():
     assert connect_timeout({"DATABASE_URL": "sqlite:///tmp/x.sqlite3"}) is None
+
+
+# --- The local gateway's worker threads ------------------------------------------------------------------------
+
+
+@needs_postgresql
+def test_the_local_gateways_workers_recover_and_fail_fast_like_warm_containers(proxy, ws_test_views, caplog):
+    from infra.local.invokers import WEBSOCKET, InProcessInvoker
+
+    async def session() -> list[dict[str, Any]]:
+        invoker = InProcessInvoker(workers=1)  # one thread: every invocation meets the connection it kept
+
+        async def connect() -> dict[str, Any]:
+            return await invoker.invoke(WEBSOCKET, samples.connect_event(f"conn-{next(_ids)}="))
+
+        try:
+            results = [await connect()]
+            proxy.refuse()
+            proxy.restore()
+            results.append(await connect())
+            proxy.blackhole()
+            for _ in range(2):
+                started = time.monotonic()
+                results.append(await connect())
+                assert time.monotonic() - started < CONNECT_TIMEOUT + 2
+            return results
+        finally:
+            await invoker.close()
+
+    results = asyncio.run(session())
+
+    assert [result["statusCode"] for result in results] == [200, 200, 500, 500]
+    assert problems(caplog)[-1].startswith("Database unreachable: cannot connect to the postgresql database at")
