@@ -234,6 +234,42 @@ def test_sqlite_has_no_connect_timeout():
     assert connect_timeout({"DATABASE_URL": "sqlite:///tmp/x.sqlite3"}) is None
 
 
+REFUSING_ENTRY_POINTS = {
+    "websocket": (handlers.websocket_handler, samples.message_event({"action": "echo"})),
+    "http": (handlers.http_handler, http_api_v2_event("/")),
+    "cleanup": (handlers.cleanup_handler, samples.schedule_event()),
+    "manage": (handlers.manage_handler, {"manage": "check"}),
+    "fanout": (handlers.fanout_handler, samples.sqs_event("{}")),
+    "handler": (handlers.handler, samples.sqs_event("{}")),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", list(REFUSING_ENTRY_POINTS))
+def test_a_refused_connection_ends_the_invocation_with_one_line_and_no_password(kind, monkeypatch, caplog):
+    """On any database: the driver's message is the one place a careless driver could put the password."""
+    from django.db import OperationalError
+
+    connection = connections["default"]
+    connection.close()
+    monkeypatch.setitem(connection.settings_dict, "PASSWORD", PASSWORD)
+
+    def refuse() -> None:
+        raise OperationalError(f"connection failed: password {PASSWORD} refused\n(twice)")
+
+    monkeypatch.setattr(connection, "ensure_connection", refuse)
+    entry_point, event = REFUSING_ENTRY_POINTS[kind]
+
+    outcome = outcome_of(lambda: entry_point(event, None))
+
+    assert failed_cleanly(kind, outcome), outcome
+    [line] = problems(caplog)
+    assert line.startswith(f"Database unreachable: cannot connect to the {connection.vendor} database ")
+    assert line.endswith("connection failed: password ******** refused (twice)")
+    assert PASSWORD not in caplog.text
+    assert PASSWORD not in json.dumps(outcome if isinstance(outcome, dict) else str(outcome))
+
+
 # --- The local gateway's worker threads ------------------------------------------------------------------------
 
 
