@@ -3,6 +3,7 @@
 The test database's connection is pointed at the proxy; each entry point is warmed (one invocation, so the
 connection is kept as in a warm container), then the proxy cuts the connections. After a restart, the first
 invocation must succeed; while the database does not answer, an invocation must fail within the connect timeout.
+Those tests need PostgreSQL; the connect timeout setting and the failure results are tested on any database.
 """
 
 from __future__ import annotations
