@@ -5,6 +5,10 @@ only runs the request itself; secrets named in the environment are fetched just 
 ``handler`` accepts any event this project receives and dispatches it by shape; the other entry points serve one
 event kind each (the SAM template wires one function per kind).
 
+Each invocation is treated like a Django request (``infra.database``): a database connection kept by a warm
+container is checked before the work and closed after it if broken or expired, and a database that cannot be
+reached ends the invocation with the entry point's failure result within the connect timeout.
+
 A request's path: this module -> WSGI (apig-wsgi) -> Django middleware -> URL resolver -> view -> models.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from infra.secrets import load_secrets
@@ -20,7 +25,7 @@ from infra.secrets import load_secrets
 # Before anything reads Django's settings: the secret key and database URL may live in SSM or Secrets Manager.
 load_secrets()
 
-from infra import events, observability  # noqa: E402
+from infra import database, events, observability  # noqa: E402
 from infra.cleanup import run_cleanup  # noqa: E402
 from infra.commands import command_line_of, run_command_line  # noqa: E402
 from infra.http import build_http_handler  # noqa: E402
@@ -34,6 +39,32 @@ _http = build_http_handler(application, os.environ.get("LAMBDA_HTTP_ADAPTER") or
 
 _log = logging.getLogger(__name__)
 
+# Entry points whose work is a Django request: Django's request signals check their connections.
+_THROUGH_WSGI = frozenset({"websocket", "http"})
+_INTERNAL_SERVER_ERROR = {
+    "statusCode": 500,
+    "headers": {"Content-Type": "text/plain; charset=utf-8"},
+    "body": "Internal server error.",
+}
+# The answer of an entry point whose database cannot be reached (already logged); cleanup and fan-out raise, as for
+# any failure, so Lambda counts an error and the schedule or SQS tries again.
+_DATABASE_UNAVAILABLE: dict[str, Callable[[database.DatabaseUnavailable], dict[str, Any]]] = {
+    "websocket": lambda exc: dict(_INTERNAL_SERVER_ERROR),
+    "http": lambda exc: dict(_INTERNAL_SERVER_ERROR),
+    "manage": lambda exc: {"exit_code": 1, "output": f"{exc}\n"},
+}
+
+
+def _run(kind: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """An entry point's work, run as Django runs a request (see ``infra.database``)."""
+    try:
+        with database.invocation(through_wsgi=kind in _THROUGH_WSGI):
+            return work()
+    except database.DatabaseUnavailable as exc:
+        if kind not in _DATABASE_UNAVAILABLE:
+            raise
+        return _DATABASE_UNAVAILABLE[kind](exc)
+
 
 def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway WebSocket event (CONNECT / MESSAGE / DISCONNECT) -> the project's WebSocketView."""
@@ -42,7 +73,7 @@ def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = request_context.get("connectionId")
     with observability.invocation("websocket", context, connection_id if isinstance(connection_id, str) else ""):
         started = time.perf_counter()
-        result = _websocket(event, context)
+        result = _run("websocket", lambda: _websocket(event, context))
         observability.record_websocket_event(
             str(request_context.get("eventType", "")),
             str(request_context.get("routeKey", "")),
@@ -55,19 +86,19 @@ def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway HTTP API (v2), REST API (v1), Function URL or ALB event -> Django."""
     with observability.invocation("http", context):
-        return _http(event, context)
+        return _run("http", lambda: _http(event, context))
 
 
 def cleanup_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge schedule -> the cleanup job it names (``{"cleanup": "sessions"}``), or every job."""
     with observability.invocation("cleanup", context):
-        return run_cleanup(event if isinstance(event, dict) else {})
+        return _run("cleanup", lambda: run_cleanup(event if isinstance(event, dict) else {}))
 
 
 def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands."""
     with observability.invocation("manage", context):
-        return run_command_line(command_line_of(event) if isinstance(event, dict) else None)
+        return _run("manage", lambda: run_command_line(command_line_of(event) if isinstance(event, dict) else None))
 
 
 def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -75,7 +106,7 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from infra.fanout import handle_fanout_batch  # imports the senders: only fan-out containers pay for them
 
     with observability.invocation("fanout", context):
-        return handle_fanout_batch(event, context)
+        return _run("fanout", lambda: handle_fanout_batch(event, context))
 
 
 _HANDLERS = {

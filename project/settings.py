@@ -84,6 +84,11 @@ DATABASES = {
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
+# A database that does not answer fails the invocation after this many seconds instead of holding it until the
+# Lambda timeout (psycopg's connect_timeout; libpq treats less than 2 as 2). A connect_timeout in DATABASE_URL wins.
+connect_timeout = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=2)  # read for any engine: a bad value always fails
+if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", connect_timeout)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Write-ahead logging lets readers and a writer work at once (the local gateway runs requests in threads) and,
     # with synchronous=NORMAL, a commit no longer waits for the disk; IMMEDIATE transactions take the write lock

@@ -12,7 +12,8 @@ from infra.handlers import cleanup_handler, handler, manage_handler
 from tests.events import schedule_event
 from websockets_app.models import ConnectionRateLimit, WebSocketSession
 
-pytestmark = pytest.mark.django_db
+# The handlers run inside the test transaction, so they must not recycle its connection.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
 
 
 def test_an_allowed_command_runs_and_its_output_is_captured():

@@ -45,8 +45,9 @@ def project_handlers() -> dict[str, Handler]:
 class InProcessInvoker:
     """The project's handlers, run on worker threads so the event loop keeps serving while Django works.
 
-    Each worker thread keeps its database connection between invocations, as a warm Lambda container does;
-    ``close()`` closes them on the threads that opened them.
+    Each worker thread keeps its database connection between invocations, as a warm Lambda container does, and
+    the entry points check it per invocation as they do there (``infra.database``); ``close()`` closes them on the
+    threads that opened them.
     """
 
     description = "in-process"
