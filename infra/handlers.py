@@ -50,13 +50,16 @@ _INTERNAL_SERVER_ERROR = {
 # any failure, so Lambda counts an error and the schedule or SQS tries again.
 _DATABASE_UNAVAILABLE: dict[str, Callable[[database.DatabaseUnavailable], dict[str, Any]]] = {
     "websocket": lambda exc: dict(_INTERNAL_SERVER_ERROR),
-    "http": lambda exc: dict(_INTERNAL_SERVER_ERROR),
     "manage": lambda exc: {"exit_code": 1, "output": f"{exc}\n"},
 }
 
 
 def _run(kind: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """An entry point's work, run as Django runs a request (see ``infra.database``)."""
+    if kind == "http":
+        # Django's request signals look after the connection, and it is opened only by what needs it: static
+        # files, the favicon and pages that read no table are still served while the database is down.
+        return work()
     try:
         with database.invocation(through_wsgi=kind in _THROUGH_WSGI):
             return work()

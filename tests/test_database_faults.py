@@ -189,8 +189,10 @@ def test_an_unreachable_database_fails_the_invocation_within_the_connect_timeout
         assert time.monotonic() - started < CONNECT_TIMEOUT + 2, attempt
         assert failed_cleanly(kind, outcome), (attempt, outcome)
         assert PASSWORD not in caplog.text
-        if attempt == "warm" and kind in ("websocket", "http"):
-            continue  # Django's own health check found it dead and its error handling answered (and logged)
+        if kind == "http" or (attempt == "warm" and kind == "websocket"):
+            # Django's own health check or first query found it dead, and its error handling answered (and logged)
+            assert problems(caplog), attempt
+            continue
         [line] = problems(caplog)
         assert line.startswith(unreachable), (attempt, line)
 
@@ -237,7 +239,6 @@ def test_sqlite_has_no_connect_timeout():
 
 REFUSING_ENTRY_POINTS = {
     "websocket": (handlers.websocket_handler, samples.message_event({"action": "echo"})),
-    "http": (handlers.http_handler, http_api_v2_event("/")),
     "cleanup": (handlers.cleanup_handler, samples.schedule_event()),
     "manage": (handlers.manage_handler, {"manage": "check"}),
     "fanout": (handlers.fanout_handler, samples.sqs_event("{}")),
@@ -269,6 +270,20 @@ def test_a_refused_connection_ends_the_invocation_with_one_line_and_no_password(
     assert line.endswith("connection failed: password ******** refused (twice)")
     assert PASSWORD not in caplog.text
     assert PASSWORD not in json.dumps(outcome if isinstance(outcome, dict) else str(outcome))
+
+
+@needs_postgresql
+def test_pages_that_read_no_table_are_served_while_the_database_does_not_answer(proxy, caplog, settings):
+    settings.ALLOWED_HOSTS = ["abc123.execute-api.eu-west-1.amazonaws.com"]
+    proxy.blackhole()
+    started = time.monotonic()
+
+    home = handlers.http_handler(http_api_v2_event("/"), None)
+    script = handlers.http_handler(http_api_v2_event("/static/websockets_app/ws-client.js"), None)
+
+    assert (home["statusCode"], script["statusCode"]) == (200, 200)
+    assert time.monotonic() - started < 1
+    assert not problems(caplog)
 
 
 # --- The local gateway's worker threads ------------------------------------------------------------------------
