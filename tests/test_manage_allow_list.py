@@ -12,7 +12,8 @@ from infra import commands
 from infra.checks import check_lambda_manage_commands
 from infra.handlers import manage_handler
 
-pytestmark = pytest.mark.django_db
+# The handlers tidy connections as Django does after a request; these tests run inside a test transaction.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
 
 
 def applied_websockets_migrations() -> int:
