@@ -103,7 +103,7 @@ def decode_message(text: str) -> FanoutBatch:
         raise FanoutFormatError("The batch has no valid region.")
     if not (isinstance(connections, list) and connections and all(map(is_valid_connection_id, connections))):
         raise FanoutFormatError("The batch has no list of valid connection ids.")
-    if not isinstance(payload, str) or encoding not in {"text", "base64"}:
+    if not isinstance(payload, str) or encoding not in ("text", "base64"):  # a tuple: encoding may be a list
         raise FanoutFormatError("The batch has no payload.")
     try:
         body = payload.encode("utf-8") if encoding == "text" else base64.b64decode(payload, validate=True)
