@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
+import os
 import socket
 import threading
 import time
@@ -52,44 +54,88 @@ def client_for(endpoint: str, region: str) -> Any:
     return client
 
 
-# The deadline of the call running in this thread, and the timers that enforce it.
-_local = threading.local()
+class _Watchdog:
+    """One daemon thread that shuts a connection's socket down when the deadline of the call using it passes.
 
+    One thread for the process rather than a timer thread per call: arming and disarming cost a lock and a heap
+    operation. Disarming holds the lock, so once ``disarm`` returns the socket is never touched again (it may
+    go back to the pool and serve another call).
+    """
 
-@contextmanager
-def _deadline(deadline: float) -> Iterator[None]:
-    _local.deadline, _local.timers = deadline, []
-    try:
-        yield
-    finally:
-        for timer in _local.timers:
-            timer.cancel()
-        _local.deadline, _local.timers = None, []
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, list[Any]]] = []
+        self._count = 0
+        self._pid = 0
+
+    def arm(self, deadline: float, connection: Any) -> list[Any]:
+        entry = [connection]  # emptied when disarmed
+        with self._condition:
+            if self._pid != os.getpid():  # first use, or a forked child: the parent's thread does not exist here
+                self._pid, self._heap = os.getpid(), []
+                threading.Thread(target=self._run, name="websockets-send-deadlines", daemon=True).start()
+            self._count += 1
+            heapq.heappush(self._heap, (deadline, self._count, entry))
+            if self._heap[0][2] is entry:
+                self._condition.notify()
+        return entry
+
+    def disarm(self, entry: list[Any]) -> None:
+        with self._condition:
+            entry.clear()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and not self._heap[0][2]:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._condition.wait(delay)
+                    continue
+                _, _, entry = heapq.heappop(self._heap)
+                if entry:
+                    _shut_down(entry[0])
 
 
 def _shut_down(connection: Any) -> None:
-    """Runs in a timer thread at the deadline: the blocked read or write in the calling thread ends at once."""
+    """The blocked read or write in the calling thread ends at once."""
     sock = getattr(connection, "sock", None)
     if sock is not None:
         with contextlib.suppress(OSError):  # already closed
             sock.shutdown(socket.SHUT_RDWR)
 
 
+_watchdog = _Watchdog()
+# The deadline of the call running in this thread, and the watchdog entries that enforce it.
+_local = threading.local()
+
+
+@contextmanager
+def _deadline(deadline: float) -> Iterator[None]:
+    _local.deadline, _local.armed = deadline, []
+    try:
+        yield
+    finally:
+        for entry in _local.armed:
+            _watchdog.disarm(entry)
+        _local.deadline, _local.armed = None, []
+
+
 class _DeadlineConnectionMixin:
-    """A urllib3 connection that shuts its socket down when the deadline of the call using it passes."""
+    """A urllib3 connection whose socket is shut down when the deadline of the call using it passes."""
 
     timeout: Any
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         deadline = getattr(_local, "deadline", None)
         if deadline is not None:
-            remaining = max(0.0, deadline - time.monotonic())
             if isinstance(self.timeout, int | float):  # connecting, too, ends by the deadline
-                self.timeout = min(self.timeout, max(remaining, 0.001))
-            timer = threading.Timer(remaining, _shut_down, (self,))
-            timer.daemon = True
-            timer.start()
-            _local.timers.append(timer)
+                self.timeout = min(self.timeout, max(deadline - time.monotonic(), 0.001))
+            _local.armed.append(_watchdog.arm(deadline, self))
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
 
