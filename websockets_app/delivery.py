@@ -87,7 +87,8 @@ class Failure:
 
     @property
     def retryable(self) -> bool:
-        """True when nothing was delivered and trying again later may succeed."""
+        """For an entry of ``failed``: nothing was delivered and trying again later may succeed. (Entries of
+        ``unknown`` may have been delivered, whatever their code, and are never tried again.)"""
         return self.code in _RETRYABLE_CODES
 
 
