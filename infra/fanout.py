@@ -1,44 +1,136 @@
 """The fan-out consumer: an SQS event of connection-id batches (see ``websockets_app.fanout``) -> posts.
 
-Each record is one batch, posted concurrently. The answer is SQS's partial batch response: only records that
-hold failures worth another try (throttling that outlasted the retries, dropped connections, 5xx) or that could
-not be read are returned in ``batchItemFailures``, so SQS redelivers just those (and, after its maxReceiveCount,
-moves them to the dead-letter queue). Connections already sent to in a redelivered record get the message again:
-delivery is at least once. Gone connections are marked disconnected as in any other send.
+Each record is one batch, posted concurrently, and handled on its own: nothing one record holds can make the
+handler raise or stop the others. The answer is SQS's partial batch response, built for at most once delivery:
+
+* a record is returned in ``batchItemFailures`` (SQS redelivers it, and after its maxReceiveCount moves it to the
+  dead-letter queue) only when nothing in it can have arrived and trying again may help: every failure is a
+  refused connection, throttling that outlasted the retries, or a deadline reached before the post started;
+* a record with a post that was delivered or may have been (``unknown``) is never returned: a redelivery would
+  post to those connections again. Its undelivered connections are logged instead;
+* a record that can never succeed (unreadable, an endpoint that is not one of this project's gateways, an invalid
+  connection id) is logged and dropped. Nothing in it is signed or sent: a forged record must not carry the
+  function's credentials to another host, nor disconnect sessions by answering 410.
+
+Known endpoints are ``WEBSOCKETS["MANAGEMENT_ENDPOINT_URL"]`` and the ``management_endpoint_url`` of every
+``ApiGateway`` row, read in one query per invocation, and only when a record names another endpoint (no cache
+across invocations, so a gateway added or removed counts from the next event on).
+
+Every send ends by ``SEND_TIMEOUT_SECONDS`` and never later than the invocation's remaining time allows.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from websockets_app.fanout import FanoutFormatError, decode_message
-from websockets_app.messaging import deliver_batch
+from websockets_app.conf import ws_settings
+from websockets_app.delivery import lambda_context, send_deadline
+from websockets_app.fanout import FanoutBatch, FanoutFormatError, decode_message
+from websockets_app.messaging import SendResult, deliver_batch
 
 logger = logging.getLogger(__name__)
 
 
+class KnownEndpoints:
+    """The (endpoint, signing region) pairs this project posts to; the database is read once, when needed."""
+
+    def __init__(self) -> None:
+        self._gateways: set[tuple[str, str]] | None = None
+
+    def allows(self, endpoint: str, region: str) -> bool:
+        if ws_settings.MANAGEMENT_ENDPOINT_URL and endpoint == ws_settings.MANAGEMENT_ENDPOINT_URL:
+            return True
+        if self._gateways is None:
+            self._gateways = self._load()
+        return (endpoint, region) in self._gateways
+
+    @staticmethod
+    def _load() -> set[tuple[str, str]]:
+        from websockets_app.messaging import _endpoint_of
+        from websockets_app.models import ApiGateway
+
+        known: set[tuple[str, str]] = set()
+        for gateway in ApiGateway.objects.exclude(api_id="").only("api_id", "region", "stage_name", "api_name"):
+            try:
+                known.add(_endpoint_of(gateway))
+            except ValueError:  # no region known: nothing can be posted through it
+                continue
+        return known
+
+
+class _Retry(Exception):
+    """The record should come back from SQS: nothing in it was sent."""
+
+
 def handle_fanout_batch(event: dict, context: Any) -> dict:
-    """SQS event -> ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``."""
+    """SQS event -> ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``. Never raises."""
+    records = event.get("Records") if isinstance(event, dict) else None
     failed_ids: list[str] = []
-    for record in event.get("Records", []):
-        message_id = record.get("messageId", "")
-        try:
-            batch = decode_message(record.get("body", ""))
-        except FanoutFormatError as exc:
-            # Kept for the dead-letter queue rather than dropped: someone has to look at it.
-            logger.error("Fan-out message %s cannot be read: %s", message_id, exc)
-            failed_ids.append(message_id)
-            continue
-        result = deliver_batch(batch)
-        retryable = [failure for failure in result.failed if failure.retryable]
-        if retryable:
-            logger.warning(
-                "Fan-out message %s: %d of %d connections will be retried (%s).",
-                message_id,
-                len(retryable),
-                len(batch.connection_ids),
-                ", ".join(sorted({failure.code for failure in retryable})),
-            )
-            failed_ids.append(message_id)
+    endpoints = KnownEndpoints()
+    with lambda_context(context):
+        for record in records if isinstance(records, list) else []:
+            message_id = record.get("messageId") if isinstance(record, dict) else None
+            if not isinstance(message_id, str):
+                logger.error("Fan-out event has a record without a message id; it is dropped.")
+                continue
+            try:
+                _handle_record(record, message_id, endpoints)
+            except _Retry:
+                failed_ids.append(message_id)
+            except Exception:
+                # Posts may have gone out before this: handing the record back could deliver twice.
+                logger.exception("Fan-out message %s failed unexpectedly; it is dropped.", message_id)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed_ids]}
+
+
+def _handle_record(record: dict, message_id: str, endpoints: KnownEndpoints) -> None:
+    try:
+        batch = decode_message(record.get("body", ""))
+    except FanoutFormatError as exc:
+        logger.error("Fan-out message %s cannot be read and is dropped: %s", message_id, exc)
+        return
+    try:
+        allowed = endpoints.allows(batch.endpoint, batch.region)
+    except Exception as exc:  # the database cannot say: nothing was sent, so SQS may bring it back later
+        logger.error("Fan-out message %s: the known endpoints cannot be read (%s).", message_id, type(exc).__name__)
+        raise _Retry from exc
+    if not allowed:
+        logger.error(
+            "Fan-out message %s names an endpoint that is not one of this project's gateways (%.100r, %s); "
+            "it is dropped unsent.",
+            message_id,
+            batch.endpoint,
+            batch.region,
+        )
+        return
+    deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
+    if deadline <= time.monotonic():  # the invocation is about to end: SQS brings the record back
+        raise _Retry
+    result = deliver_batch(batch, deadline)
+    _settle(message_id, batch, result)
+
+
+def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
+    """Hand the record back only when that cannot deliver anything twice."""
+    if not result.failed:
+        return
+    retryable = all(failure.retryable for failure in result.failed)
+    codes = ", ".join(sorted({failure.code for failure in result.failed}))
+    if retryable and not result.sent and not result.unknown:
+        logger.warning(
+            "Fan-out message %s: none of its %d connections was reached (%s); SQS will bring it back.",
+            message_id,
+            len(batch.connection_ids),
+            codes,
+        )
+        raise _Retry
+    logger.error(
+        "Fan-out message %s: %d of %d connections were not delivered to (%s); not retried, as %s.",
+        message_id,
+        len(result.failed),
+        len(batch.connection_ids),
+        codes,
+        "others in it were (or may have been) delivered to" if retryable else "trying again would not help",
+    )

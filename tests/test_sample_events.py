@@ -106,7 +106,10 @@ def test_the_sqs_batch_gets_a_partial_batch_response(management_stub):
     body = json.loads(good["body"])
     good["body"] = json.dumps({**body, "endpoint": management_stub.url})  # this machine's Management API stub
     result = handler(event, FakeLambdaContext())
-    assert result == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+    # The unreadable record can never succeed: logged and dropped rather than handed back to SQS.
+    assert result == {"batchItemFailures": []}
+    assert sorted(management_stub.stub.delivered) == sorted(body["connections"])
+    assert bad["body"] == "not a fan-out batch"
 
 
 def test_invoke_lists_samples_and_their_functions(capsys):

@@ -173,6 +173,15 @@ def _messaging_errors(raw: dict[str, Any]) -> list[CheckMessage]:
         messages.append(_error(6, "WEBSOCKETS['SEND_CONCURRENCY'] must be an integer from 1 to 1000."))
     if not _is_int_between(raw.get("SEND_MAX_ATTEMPTS", DEFAULTS["SEND_MAX_ATTEMPTS"]), 1, 20):
         messages.append(_error(7, "WEBSOCKETS['SEND_MAX_ATTEMPTS'] must be an integer from 1 to 20."))
+    timeout = raw.get("SEND_TIMEOUT_SECONDS", DEFAULTS["SEND_TIMEOUT_SECONDS"])
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0.1 <= timeout <= 900:
+        messages.append(
+            _error(
+                21,
+                "WEBSOCKETS['SEND_TIMEOUT_SECONDS'] must be a number of seconds from 0.1 to 900.",
+                "Keep it below the Lambda function's timeout; the default is 10.",
+            )
+        )
     queue_url = raw.get("FANOUT_QUEUE_URL")
     if queue_url is not None and not _is_http_url(queue_url):
         messages.append(

@@ -9,6 +9,11 @@ All network work runs on an event loop owned by this module, in a daemon thread.
 code, so whether or not the calling thread runs an event loop of its own does not matter. aiohttp sessions are
 bound to a loop: they live on that one, one per endpoint and region, reused across calls and Lambda invocations.
 A forked child process starts over with a loop and sessions of its own.
+
+At most once: a post is tried again only when it provably never reached the endpoint (no connection could be
+made, a 429 answer, or the request body could not be written). A connection lost after the request went out, a
+read timeout or the deadline cutting a post short leaves it ``unknown``. aiohttp itself never resends a POST on
+a stale pooled connection (it retries only idempotent methods, ``aiohttp.client.IDEMPOTENT_METHODS``).
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import hashlib
+import json
 import os
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +34,9 @@ from yarl import URL
 from websockets_app import aws
 from websockets_app.delivery import (
     CONNECTION_ERROR,
+    CONNECTION_LOST,
+    DEADLINE_EXCEEDED,
+    MAX_ERROR_BODY_BYTES,
     TIMEOUT,
     Delivery,
     Failure,
@@ -98,8 +108,12 @@ def _sender_loop() -> _SenderLoop:
         return _sender
 
 
-def deliver(targets: Sequence[Target], body: bytes, *, concurrency: int, max_attempts: int) -> Delivery:
-    """Post ``body`` to every target with at most ``concurrency`` requests in flight; blocks until all are done."""
+def deliver(
+    targets: Sequence[Target], body: bytes, *, concurrency: int, max_attempts: int, deadline: float
+) -> Delivery:
+    """Post ``body`` to every target with at most ``concurrency`` requests in flight; blocks until all are done
+    or until ``deadline`` (a ``time.monotonic()`` value): posts cut short then are ``unknown``, posts never
+    started are failed, both with the code ``DeadlineExceeded``."""
     if not targets:
         return Delivery()
     credentials = aws.frozen_credentials()
@@ -109,7 +123,7 @@ def deliver(targets: Sequence[Target], body: bytes, *, concurrency: int, max_att
         delivery.failed = [Failure(target.connection_id, NO_CREDENTIALS, message) for target in targets]
         return delivery
     sender = _sender_loop()
-    return sender.run(_deliver(sender, targets, body, credentials, concurrency, max_attempts))
+    return sender.run(_deliver(sender, targets, body, credentials, concurrency, max_attempts, deadline))
 
 
 def shutdown() -> None:
@@ -130,6 +144,7 @@ async def _deliver(
     credentials: Any,
     concurrency: int,
     max_attempts: int,
+    deadline: float,
 ) -> Delivery:
     payload_hash = hashlib.sha256(body).hexdigest()
     clients: dict[tuple[str, str], tuple[aiohttp.ClientSession, ConnectionSigner]] = {}
@@ -147,20 +162,41 @@ async def _deliver(
     async def worker() -> None:
         for target in pending:
             session, signer = clients[(target.endpoint, target.region)]
-            outcome, failure = await _post(session, signer, target, body, max_attempts)
+            in_flight = [False]  # set by _post while a request is out: what the deadline cuts short
+            try:
+                outcome, failure = await _post(session, signer, target, body, max_attempts, in_flight)
+            except asyncio.CancelledError:
+                cut = Failure(target.connection_id, DEADLINE_EXCEEDED, "The send's deadline passed.")
+                delivery.record(target.connection_id, "unknown" if in_flight[0] else "failed", cut)
+                raise
             delivery.record(target.connection_id, outcome, failure)
 
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(targets)))))
+    # asyncio.timeout_at uses the loop's clock, which is time.monotonic().
+    loop_deadline = asyncio.get_running_loop().time() + (deadline - time.monotonic())
+    try:
+        async with asyncio.timeout_at(loop_deadline):
+            await asyncio.gather(*(worker() for _ in range(min(concurrency, len(targets)))))
+    except TimeoutError:
+        for target in pending:  # never started: nothing was sent
+            delivery.record(
+                target.connection_id, "failed", Failure(target.connection_id, DEADLINE_EXCEEDED, "Not started.")
+            )
     return delivery
 
 
 async def _post(
-    session: aiohttp.ClientSession, signer: ConnectionSigner, target: Target, body: bytes, max_attempts: int
+    session: aiohttp.ClientSession,
+    signer: ConnectionSigner,
+    target: Target,
+    body: bytes,
+    max_attempts: int,
+    in_flight: list[bool],
 ) -> tuple[Outcome, Failure | None]:
     failure: Failure | None = None
     for attempt in range(1, max_attempts + 1):
         url, headers = signer.sign(target.connection_id)  # signed again on each try: the time is part of it
         try:
+            in_flight[0] = True
             async with session.post(URL(url, encoded=True), data=body, headers=headers) as response:
                 if response.status < 300:
                     return "sent", None
@@ -173,26 +209,51 @@ async def _post(
                 )
                 if outcome != "throttled":
                     return "failed", failure
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ConnectionTimeoutError) as exc:
-            # Nothing was answered (or a pooled connection had gone stale): safe to send again.
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # No connection was made: nothing was sent, so sending again cannot deliver twice.
             failure = Failure(target.connection_id, CONNECTION_ERROR, str(exc) or type(exc).__name__)
+        except aiohttp.ClientOSError as exc:
+            if not _body_not_written(exc):
+                return "unknown", Failure(target.connection_id, CONNECTION_LOST, str(exc) or type(exc).__name__)
+            # The request never went out whole, so the endpoint cannot have acted on it.
+            failure = Failure(target.connection_id, CONNECTION_ERROR, str(exc))
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            # The request went out and the answer never came whole: it may have been delivered.
+            return "unknown", Failure(target.connection_id, CONNECTION_LOST, str(exc) or type(exc).__name__)
         except TimeoutError:
             # The request may have been delivered; repeating it could deliver twice.
-            return "failed", Failure(target.connection_id, TIMEOUT, "No answer in time.")
+            return "unknown", Failure(target.connection_id, TIMEOUT, "No answer in time.")
         except aiohttp.ClientError as exc:
             return "failed", Failure(target.connection_id, type(exc).__name__, str(exc))
+        in_flight[0] = False
         if attempt < max_attempts:
             await asyncio.sleep(backoff_delay(attempt))
     return "failed", failure
 
 
+def _body_not_written(exc: aiohttp.ClientOSError) -> bool:
+    """True when aiohttp failed writing the request (its ``write_bytes`` names it so): never sent whole."""
+    return str(exc).startswith("Can not write request body")
+
+
 async def _error_of(response: aiohttp.ClientResponse) -> tuple[str, str]:
-    """AWS's error type (from ``x-amzn-ErrorType`` or the JSON body) and message."""
+    """AWS's error type (from ``x-amzn-ErrorType`` or the JSON body) and message.
+
+    At most ``MAX_ERROR_BODY_BYTES`` of the body are read; a longer one is cut (and its connection not reused).
+    """
     error_type = response.headers.get("x-amzn-ErrorType", "").split(":", 1)[0]
     message = ""
+    text = bytearray()
     try:
-        document = await response.json(content_type=None)
-    except (ValueError, aiohttp.ClientError):
+        while len(text) < MAX_ERROR_BODY_BYTES and (chunk := await response.content.read(MAX_ERROR_BODY_BYTES)):
+            text += chunk
+    except aiohttp.ClientError:
+        pass
+    if len(text) > MAX_ERROR_BODY_BYTES or not response.content.at_eof():
+        response.close()  # the unread rest stays on the server's side
+    try:
+        document = json.loads(bytes(text[:MAX_ERROR_BODY_BYTES]))
+    except ValueError:
         document = None
     if isinstance(document, dict):
         message = str(document.get("message") or document.get("Message") or "")

@@ -59,9 +59,14 @@ DEFAULTS: dict[str, Any] = {
     # Most posts in flight at once during one send; also the size of the HTTP connection pool per endpoint.
     # At ~20 ms per post, 200 in flight allow ~10,000 posts/s, API Gateway's default account limit.
     "SEND_CONCURRENCY": 200,
-    # Tries per connection when API Gateway throttles (429) or a connection drops, with exponential backoff
-    # and jitter in between.
+    # Tries per connection when API Gateway throttles (429) or no connection can be made, with exponential
+    # backoff and jitter in between (a post that may have arrived is never tried again).
     "SEND_MAX_ATTEMPTS": 6,
+    # Seconds one send may take in all (every post, retry and backoff); posts still out then are reported
+    # "unknown", posts never started "failed", both with the code DeadlineExceeded. Inside a Lambda invocation
+    # entered through websockets_app.messaging.lambda_context, a send also ends 2 s before the invocation would
+    # time out. 10 s stays well inside the 29 s of API Gateway's integrations and the functions' timeouts.
+    "SEND_TIMEOUT_SECONDS": 10,
     # SQS queue URL for very large sends; None sends everything from the calling process.
     "FANOUT_QUEUE_URL": None,
     # With a FANOUT_QUEUE_URL, sends to more connections than this are handed to the queue in batches.

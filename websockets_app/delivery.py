@@ -6,9 +6,13 @@ aiohttp) and the fan-out consumer all speak these types, so ``messaging`` can tr
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import random
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # Error types API Gateway uses for throttling (429): retried with backoff.
 THROTTLING_ERRORS = frozenset({"LimitExceededException", "TooManyRequestsException", "ThrottlingException"})
@@ -25,16 +29,25 @@ AUTH_ERRORS = frozenset(
     }
 )
 # Failure codes for errors that happen before or instead of an HTTP answer.
-CONNECTION_ERROR = "ConnectionError"
-TIMEOUT = "Timeout"
-# Failures worth another try later (the fan-out consumer hands these back to SQS).
-_RETRYABLE_CODES = frozenset({CONNECTION_ERROR, TIMEOUT, *THROTTLING_ERRORS})
+CONNECTION_ERROR = "ConnectionError"  # no connection could be made: nothing was sent
+TIMEOUT = "Timeout"  # no answer in time: the post may have arrived
+CONNECTION_LOST = "ConnectionLost"  # the connection broke after the request went out: it may have arrived
+DEADLINE_EXCEEDED = "DeadlineExceeded"  # the send's deadline passed first (unknown if in flight, else failed)
+# Failures that provably delivered nothing and may be tried again later (the fan-out consumer hands a record
+# back to SQS only when all its failures are of these kinds). A 5xx answer is not one: API Gateway may have
+# delivered the message before failing.
+_RETRYABLE_CODES = frozenset({CONNECTION_ERROR, DEADLINE_EXCEEDED, *THROTTLING_ERRORS})
+
+# Error answers are read up to this many bytes (AWS's are a few hundred); the rest is never downloaded.
+MAX_ERROR_BODY_BYTES = 4096
+# Time kept back from a Lambda invocation's remaining time: marking gone rows, logging and answering.
+LAMBDA_MARGIN_SECONDS = 2.0
 
 # Exponential backoff with full jitter: attempt n waits a random time in [0, min(cap, base * 2**(n-1))).
 BACKOFF_BASE_SECONDS = 0.1
 BACKOFF_CAP_SECONDS = 5.0
 
-Outcome = Literal["sent", "gone", "throttled", "failed"]
+Outcome = Literal["sent", "gone", "throttled", "failed", "unknown"]
 
 
 class MessagingError(Exception):
@@ -74,7 +87,9 @@ class Failure:
 
     @property
     def retryable(self) -> bool:
-        return self.code in _RETRYABLE_CODES or (self.status is not None and self.status >= 500)
+        """For an entry of ``failed``: nothing was delivered and trying again later may succeed. (Entries of
+        ``unknown`` may have been delivered, whatever their code, and are never tried again.)"""
+        return self.code in _RETRYABLE_CODES
 
 
 @dataclass
@@ -84,12 +99,15 @@ class Delivery:
     sent: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    unknown: list[Failure] = field(default_factory=list)  # posts that may or may not have arrived; never retried
 
     def record(self, connection_id: str, outcome: Outcome, failure: Failure | None = None) -> None:
         if outcome == "sent":
             self.sent.append(connection_id)
         elif outcome == "gone":
             self.gone.append(connection_id)
+        elif outcome == "unknown":
+            self.unknown.append(failure or Failure(connection_id, "Unknown"))
         else:
             self.failed.append(failure or Failure(connection_id, "Unknown"))
 
@@ -97,6 +115,7 @@ class Delivery:
         self.sent.extend(other.sent)
         self.gone.extend(other.gone)
         self.failed.extend(other.failed)
+        self.unknown.extend(other.unknown)
 
 
 def classify(status: int, error_type: str) -> Outcome:
@@ -116,3 +135,32 @@ def classify(status: int, error_type: str) -> Outcome:
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))  # noqa: S311
+
+
+# --- Deadlines ---------------------------------------------------------------------------------------------------
+
+# The Lambda context of the invocation this code runs in, when its entry point says so (``lambda_context``).
+_lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("websockets_lambda_context", default=None)
+
+
+@contextlib.contextmanager
+def lambda_context(context: Any) -> Iterator[None]:
+    """Within this block, every send also ends ``LAMBDA_MARGIN_SECONDS`` before the invocation times out."""
+    token = _lambda_context.set(context)
+    try:
+        yield
+    finally:
+        _lambda_context.reset(token)
+
+
+def send_deadline(timeout: float) -> float:
+    """The ``time.monotonic()`` by which a send starting now must be over: ``timeout`` seconds from now, or
+    earlier when the current Lambda invocation ends sooner."""
+    now = time.monotonic()
+    deadline = now + timeout
+    context = _lambda_context.get()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        with contextlib.suppress(Exception):  # a context that cannot say leaves the configured timeout
+            deadline = min(deadline, now + remaining() / 1000 - LAMBDA_MARGIN_SECONDS)
+    return deadline

@@ -8,6 +8,10 @@ hundred thousand connections does not have to fit in the calling request. The me
 
 ``payload`` is the exact bytes to post: as a string when they are UTF-8 text (JSON, usually), else base64.
 Every message stays within SQS's 256 KiB, and so does every ``SendMessageBatch`` call.
+
+A queue message is untrusted input: ``decode_message`` refuses anything this module would not have written
+(a URL that does not parse, a region or connection id of the wrong shape, a payload API Gateway would refuse);
+the consumer then checks the endpoint against the known gateways before anything is signed.
 """
 
 from __future__ import annotations
@@ -18,16 +22,22 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from websockets_app import aws
 from websockets_app.conf import ws_settings
 from websockets_app.delivery import Failure, Target
+from websockets_app.validators import is_valid_connection_id
 
 FORMAT_VERSION = 1
 SQS_MAX_BYTES = 256 * 1024
 SQS_MAX_ENTRIES_PER_CALL = 10
 QUEUE_ERROR = "QueueError"
 _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+# A signing region: what messaging._endpoint_of can produce (a gateway's region, or us-east-1).
+_SIGNING_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
+# API Gateway's limit for one message (messaging.MAX_PAYLOAD_BYTES, not imported: messaging imports this module).
+_MAX_PAYLOAD_BYTES = 128 * 1024
 
 
 class FanoutFormatError(ValueError):
@@ -87,17 +97,33 @@ def decode_message(text: str) -> FanoutBatch:
         raise FanoutFormatError(f"Not a version {FORMAT_VERSION} fan-out batch.")
     endpoint, region = document.get("endpoint"), document.get("region")
     connections, encoding, payload = document.get("connections"), document.get("encoding"), document.get("payload")
-    if not (isinstance(endpoint, str) and endpoint.startswith(("https://", "http://"))) or not isinstance(region, str):
-        raise FanoutFormatError("The batch has no valid endpoint or region.")
-    if not (isinstance(connections, list) and connections and all(isinstance(c, str) and c for c in connections)):
-        raise FanoutFormatError("The batch has no list of connection ids.")
-    if not isinstance(payload, str) or encoding not in {"text", "base64"}:
+    if not _is_endpoint(endpoint):
+        raise FanoutFormatError("The batch has no valid endpoint.")
+    if not (isinstance(region, str) and _SIGNING_REGION.match(region)):
+        raise FanoutFormatError("The batch has no valid region.")
+    if not (isinstance(connections, list) and connections and all(map(is_valid_connection_id, connections))):
+        raise FanoutFormatError("The batch has no list of valid connection ids.")
+    if not isinstance(payload, str) or encoding not in ("text", "base64"):  # a tuple: encoding may be a list
         raise FanoutFormatError("The batch has no payload.")
     try:
         body = payload.encode("utf-8") if encoding == "text" else base64.b64decode(payload, validate=True)
-    except ValueError as exc:
-        raise FanoutFormatError(f"The payload cannot be decoded: {exc}") from exc
+    except ValueError as exc:  # UnicodeEncodeError (a lone surrogate) and binascii.Error are ValueErrors
+        raise FanoutFormatError("The payload cannot be decoded.") from exc
+    if not 0 < len(body) <= _MAX_PAYLOAD_BYTES:
+        raise FanoutFormatError("The payload is empty or larger than API Gateway accepts.")
     return FanoutBatch(endpoint, region, body, connections)
+
+
+def _is_endpoint(value: object) -> bool:
+    """An http(s) URL that parses, with a host and a valid port: the shape of a Management API endpoint."""
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme in {"https", "http"} and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 def queue_region(queue_url: str) -> str:

@@ -7,7 +7,11 @@
 
 Every send encodes the message once, posts it to each connection's own gateway endpoint, marks the connections
 API Gateway reports gone as disconnected in one UPDATE, and returns a ``SendResult``. One connection failing
-never stops the others. A send to one connection runs in the calling thread through boto3's client; larger
+never stops the others. A send ends by its deadline (``SEND_TIMEOUT_SECONDS``, and within a Lambda invocation
+entered through ``lambda_context`` never later than its remaining time allows), and is at most once: a post
+that may have arrived is reported ``unknown``, never sent again.
+
+A send to one connection runs in the calling thread through boto3's client; larger
 sends go through ``concurrent_sender``; above ``FANOUT_THRESHOLD`` connections, with a ``FANOUT_QUEUE_URL``,
 the ids are handed to SQS in batches (``fanout``) and a fan-out function delivers them.
 """
@@ -32,6 +36,8 @@ from websockets_app.delivery import (
     MessagingError,
     PayloadError,
     Target,
+    lambda_context,
+    send_deadline,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +57,7 @@ __all__ = [
     "close_connections_of",
     "encode_payload",
     "info",
+    "lambda_context",
     "send_to_channel",
     "send_to_queryset",
     "send_to_sessions",
@@ -73,26 +80,33 @@ NO_ENDPOINT = "NoEndpoint"
 
 @dataclass
 class SendResult:
-    """What happened to one send. ``failed`` holds the connection ids with AWS's error codes."""
+    """What happened to one send. ``failed`` holds the connections not delivered to, with AWS's error codes;
+    ``unknown`` those whose post may or may not have arrived (the connection broke after the request went out,
+    no answer came in time, or the deadline cut it short). Neither is ever retried in a way that could deliver
+    twice."""
 
     sent: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    unknown: list[Failure] = field(default_factory=list)
     queued: int = 0  # connections handed to the fan-out queue, to be delivered by the fan-out function
     batches: int = 0  # queue messages holding them
     duration: float = 0.0  # seconds
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unknown
 
     def add(self, delivery: Delivery) -> None:
         self.sent.extend(delivery.sent)
         self.gone.extend(delivery.gone)
         self.failed.extend(delivery.failed)
+        self.unknown.extend(delivery.unknown)
 
     def __str__(self) -> str:
         parts = [f"{len(self.sent)} sent", f"{len(self.gone)} gone", f"{len(self.failed)} failed"]
+        if self.unknown:
+            parts.append(f"{len(self.unknown)} unknown")
         if self.batches:
             parts.append(f"{self.queued} queued in {self.batches} batches")
         return f"{', '.join(parts)} in {self.duration * 1000:.0f} ms"
@@ -180,20 +194,27 @@ def broadcast(data: Any) -> SendResult:
     return send_to_queryset(WebSocketSession.objects.all(), data)
 
 
-def deliver(targets: Sequence[Target], body: bytes) -> Delivery:
-    """Post ``body`` to the targets with the transport that suits their number. No database access."""
+def deliver(targets: Sequence[Target], body: bytes, deadline: float | None = None) -> Delivery:
+    """Post ``body`` to the targets with the transport that suits their number, until ``deadline`` (a
+    ``time.monotonic()`` value; by default ``send_deadline``). No database access."""
+    if deadline is None:
+        deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
     if len(targets) <= BOTO3_MAX_TARGETS:
         from websockets_app import management_api
 
-        return management_api.post_each(targets, body)
+        return management_api.post_each(targets, body, deadline)
     from websockets_app import concurrent_sender
 
     return concurrent_sender.deliver(
-        targets, body, concurrency=ws_settings.SEND_CONCURRENCY, max_attempts=ws_settings.SEND_MAX_ATTEMPTS
+        targets,
+        body,
+        concurrency=ws_settings.SEND_CONCURRENCY,
+        max_attempts=ws_settings.SEND_MAX_ATTEMPTS,
+        deadline=deadline,
     )
 
 
-def deliver_batch(batch: FanoutBatch) -> SendResult:
+def deliver_batch(batch: FanoutBatch, deadline: float | None = None) -> SendResult:
     """Deliver one batch taken from the fan-out queue and mark its gone connections (the consumer's work)."""
     from websockets_app import concurrent_sender
 
@@ -205,6 +226,7 @@ def deliver_batch(batch: FanoutBatch) -> SendResult:
             batch.payload,
             concurrency=ws_settings.SEND_CONCURRENCY,
             max_attempts=ws_settings.SEND_MAX_ATTEMPTS,
+            deadline=send_deadline(ws_settings.SEND_TIMEOUT_SECONDS) if deadline is None else deadline,
         )
     )
     mark_gone(result.gone)
@@ -272,8 +294,8 @@ def _resolve(
 
 
 def _log(result: SendResult) -> None:
-    if result.failed:
-        codes = sorted({failure.code for failure in result.failed})
+    if result.failed or result.unknown:
+        codes = sorted({failure.code for failure in (*result.failed, *result.unknown)})
         logger.warning("Send finished with failures: %s (codes: %s).", result, ", ".join(codes))
     else:
         logger.debug("Send finished: %s.", result)

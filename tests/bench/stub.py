@@ -9,6 +9,11 @@ connection id starts with decides the answer, so a test or a benchmark knows eve
 ``denied-``         403 AccessDeniedException (the caller lacks IAM permission)
 ``broken-``         500 InternalServerErrorException
 ``throttle-``       429 LimitExceededException for the first ``throttle_times`` posts, then 200
+``drop-``           the whole request is read and recorded as delivered, then the connection is reset unanswered
+``hangup-``         the same, but the connection is closed cleanly (FIN) instead of reset
+``stall-``          the request is read and recorded as delivered; no answer ever comes
+``trickle-``        recorded as delivered; the 200 answer comes one byte every ``trickle_interval`` seconds
+``huge-``           500 with a ``huge_body_bytes`` body (100 MiB by default), streamed as the client reads it
 anything else       200, the body is recorded as delivered (a DELETE: 204, the id recorded as closed)
 ==================  =============================================================
 
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -38,6 +45,8 @@ _ERRORS = {
     "denied-": (403, "AccessDeniedException"),
     "broken-": (500, "InternalServerErrorException"),
 }
+# Answers no well-behaved server gives (see the table above); played by _HttpProtocol.
+_FAULTS = ("drop-", "hangup-", "stall-", "trickle-", "huge-")
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,18 @@ class RecordedRequest:
 class ManagementApiStub:
     """The stub's state and its request handling; ``serve()`` binds it to a port."""
 
-    def __init__(self, latency: float = 0.0, throttle_times: int = 1, record_requests: bool = False) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        throttle_times: int = 1,
+        record_requests: bool = False,
+        trickle_interval: float = 4.0,
+        huge_body_bytes: int = 100 * 1024 * 1024,
+    ) -> None:
         self.latency = latency
         self.throttle_times = throttle_times
+        self.trickle_interval = trickle_interval
+        self.huge_body_bytes = huge_body_bytes
         self.record_requests = record_requests
         self.transports: set[asyncio.Transport] = set()
         self.reset()
@@ -75,7 +93,10 @@ class ManagementApiStub:
         }
 
     def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
-        """Status, error type ('' for none) and response body for one request."""
+        """Status, error type ('' for none) and response body for one request.
+
+        Status 0 means "no ordinary answer": the error type then names the fault to play (``_FAULTS``).
+        """
         if self.record_requests:
             self.requests.append(RecordedRequest(method, target, headers, body))
         if target == "/_stats":
@@ -87,6 +108,12 @@ class ManagementApiStub:
         if method not in ("POST", "DELETE") or MARKER not in target:
             return 404, "NotFoundException", b'{"message":"Not Found"}'
         connection_id = unquote(target.rsplit(MARKER, 1)[1])
+        for prefix in _FAULTS:
+            if connection_id.startswith(prefix):
+                self.counts[prefix.rstrip("-")] += 1
+                if prefix != "huge-":
+                    self.delivered[connection_id].append(body)
+                return 0, prefix, b""
         for prefix, (status, error_type) in _ERRORS.items():
             if connection_id.startswith(prefix):
                 self.counts[error_type] += 1
@@ -109,6 +136,9 @@ class _HttpProtocol(asyncio.Protocol):
         self.stub = stub
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.can_write = asyncio.Event()
+        self.can_write.set()
+        self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -117,6 +147,9 @@ class _HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.stub.transports.discard(self.transport)  # type: ignore[arg-type]
+        self.can_write.set()  # a writer waiting for room sees the closed transport and stops
+        if self.task is not None:
+            self.task.cancel()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -136,11 +169,63 @@ class _HttpProtocol(asyncio.Protocol):
             del self.buffer[: end + 4 + size]
             method, target, _ = request_line.split(" ", 2)
             status, error_type, payload = self.stub.answer(method, target, headers, body)
+            if status == 0:
+                self._play_fault(error_type)
+                return
             response = self._response(status, error_type, payload)
             if self.stub.latency:
                 asyncio.get_running_loop().call_later(self.stub.latency, self._write, response)
             else:
                 self._write(response)
+
+    def pause_writing(self) -> None:
+        self.can_write.clear()
+
+    def resume_writing(self) -> None:
+        self.can_write.set()
+
+    def _play_fault(self, fault: str) -> None:
+        transport = self.transport
+        assert transport is not None
+        self.buffer.clear()
+        if fault == "drop-":
+            # SO_LINGER 0: close() sends a reset, as a crashing server or a middlebox would.
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.close()
+        elif fault == "hangup-":
+            transport.close()
+        elif fault == "trickle-":
+            self.task = asyncio.get_running_loop().create_task(
+                self._trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            )
+        elif fault == "huge-":
+            self.task = asyncio.get_running_loop().create_task(self._huge_error())
+        # "stall-": say nothing; the client gives up (or the stub closes the connection when it stops).
+
+    async def _trickle(self, response: bytes) -> None:
+        for index in range(len(response)):
+            await asyncio.sleep(self.stub.trickle_interval)
+            if self.transport is None or self.transport.is_closing():
+                return
+            self.transport.write(response[index : index + 1])
+
+    async def _huge_error(self) -> None:
+        size = self.stub.huge_body_bytes
+        head = (
+            f"HTTP/1.1 500 Error\r\nContent-Length: {size}\r\nContent-Type: application/json\r\n"
+            "x-amzn-ErrorType: InternalServerErrorException\r\n\r\n"
+        )
+        assert self.transport is not None
+        self.transport.write(head.encode())
+        chunk = b" " * 65536  # one buffer reused: the stub's memory stays flat however big the body is
+        sent = 0
+        while sent < size and not self.transport.is_closing():
+            await self.can_write.wait()
+            piece = chunk if size - sent >= len(chunk) else chunk[: size - sent]
+            self.transport.write(piece)
+            sent += len(piece)
 
     @staticmethod
     def _response(status: int, error_type: str, payload: bytes) -> bytes:
