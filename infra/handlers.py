@@ -31,6 +31,7 @@ from infra.commands import command_line_of, run_command_line  # noqa: E402
 from infra.http import build_http_handler  # noqa: E402
 from infra.websocket import make_websocket_handler  # noqa: E402
 from project.wsgi import application  # noqa: E402  (sets DJANGO_SETTINGS_MODULE and runs django.setup())
+from websockets_app.delivery import lambda_context  # noqa: E402
 
 observability.share_log_keys_with_django()
 observability.escape_unencodable_output()
@@ -54,8 +55,14 @@ _DATABASE_UNAVAILABLE: dict[str, Callable[[database.DatabaseUnavailable], dict[s
 }
 
 
-def _run(kind: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """An entry point's work, run as Django runs a request (see ``infra.database``)."""
+def _run(kind: str, context: Any, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """An entry point's work, run as Django runs a request (see ``infra.database``); a send it makes ends before
+    the invocation does (``websockets_app.delivery.lambda_context``)."""
+    with lambda_context(context):
+        return _run_with_database(kind, work)
+
+
+def _run_with_database(kind: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     if kind == "http":
         # Django's request signals look after the connection, and it is opened only by what needs it: static
         # files, the favicon and pages that read no table are still served while the database is down.
@@ -76,7 +83,7 @@ def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = request_context.get("connectionId")
     with observability.invocation("websocket", context, connection_id if isinstance(connection_id, str) else ""):
         started = time.perf_counter()
-        result = _run("websocket", lambda: _websocket(event, context))
+        result = _run("websocket", context, lambda: _websocket(event, context))
         observability.record_websocket_event(
             str(request_context.get("eventType", "")),
             str(request_context.get("routeKey", "")),
@@ -89,19 +96,21 @@ def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway HTTP API (v2), REST API (v1), Function URL or ALB event -> Django."""
     with observability.invocation("http", context):
-        return _run("http", lambda: _http(event, context))
+        return _run("http", context, lambda: _http(event, context))
 
 
 def cleanup_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge schedule -> the cleanup job it names (``{"cleanup": "sessions"}``), or every job."""
     with observability.invocation("cleanup", context):
-        return _run("cleanup", lambda: run_cleanup(event if isinstance(event, dict) else {}))
+        return _run("cleanup", context, lambda: run_cleanup(event if isinstance(event, dict) else {}))
 
 
 def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands."""
     with observability.invocation("manage", context):
-        return _run("manage", lambda: run_command_line(command_line_of(event) if isinstance(event, dict) else None))
+        return _run(
+            "manage", context, lambda: run_command_line(command_line_of(event) if isinstance(event, dict) else None)
+        )
 
 
 def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -109,7 +118,7 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from infra.fanout import handle_fanout_batch  # imports the senders: only fan-out containers pay for them
 
     with observability.invocation("fanout", context):
-        return _run("fanout", lambda: handle_fanout_batch(event, context))
+        return _run("fanout", context, lambda: handle_fanout_batch(event, context))
 
 
 _HANDLERS = {

@@ -377,3 +377,29 @@ def test_the_deadline_never_passes_the_lambda_invocations_end():
     with lambda_context(object()):  # a context without the method: the setting alone
         assert send_deadline(10) == pytest.approx(now + 10, abs=0.1)
     assert send_deadline(10) == pytest.approx(now + 10, abs=0.1)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("keep_test_connection")
+@pytest.mark.parametrize("entry_point", ["websocket_handler", "http_handler", "manage_handler"])
+def test_a_send_made_inside_an_entry_point_ends_before_the_invocation_does(entry_point, monkeypatch):
+    from infra import handlers
+    from infra.invoke import LocalContext
+    from websockets_app.delivery import LAMBDA_MARGIN_SECONDS, send_deadline
+
+    seen: list[float] = []
+
+    def work(*args: object) -> dict:
+        seen.append(send_deadline(30) - time.monotonic())
+        return {"statusCode": 200, "exit_code": 0}
+
+    monkeypatch.setattr(
+        handlers,
+        {"websocket_handler": "_websocket", "http_handler": "_http"}.get(entry_point, "run_command_line"),
+        work,
+    )
+    getattr(handlers, entry_point)({"manage": "check"}, LocalContext(timeout_seconds=5))
+
+    [remaining] = seen
+    assert remaining == pytest.approx(5 - LAMBDA_MARGIN_SECONDS, abs=0.2)
+    assert send_deadline(30) - time.monotonic() == pytest.approx(30, abs=0.2)  # only within the invocation
