@@ -7,7 +7,9 @@ handler raise or stop the others. The answer is SQS's partial batch response, bu
   dead-letter queue) only when nothing in it can have arrived and trying again may help: every failure is a
   refused connection, throttling that outlasted the retries, or a deadline reached before the post started;
 * a record with a post that was delivered or may have been (``unknown``) is never returned: a redelivery would
-  post to those connections again. Its undelivered connections are logged instead;
+  post to those connections again. The connections in it that provably were not reached (refused connects,
+  throttling) are put back on the queue as a new, delayed batch of their own, at most ``MAX_REQUEUES`` times
+  (the function needs ``sqs:SendMessage`` on its queue); the rest are logged;
 * a record that can never succeed (unreadable, an endpoint that is not one of this project's gateways, an invalid
   connection id) is logged and dropped. Nothing in it is signed or sent: a forged record must not carry the
   function's credentials to another host, nor disconnect sessions by answering 410.
@@ -26,8 +28,8 @@ import time
 from typing import Any
 
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import lambda_context, send_deadline
-from websockets_app.fanout import FanoutBatch, FanoutFormatError, decode_message
+from websockets_app.delivery import Target, lambda_context, send_deadline
+from websockets_app.fanout import MAX_REQUEUES, FanoutBatch, FanoutFormatError, decode_message, enqueue
 from websockets_app.messaging import SendResult, deliver_batch
 
 logger = logging.getLogger(__name__)
@@ -113,7 +115,7 @@ def _handle_record(record: dict, message_id: str, endpoints: KnownEndpoints) -> 
 
 
 def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
-    """Hand the record back only when that cannot deliver anything twice."""
+    """Hand the record back only when that cannot deliver anything twice; else put back what was not reached."""
     if not result.failed:
         return
     retryable = all(failure.retryable for failure in result.failed)
@@ -126,11 +128,38 @@ def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
             codes,
         )
         raise _Retry
-    logger.error(
-        "Fan-out message %s: %d of %d connections were not delivered to (%s); not retried, as %s.",
+    unreached = [failure.connection_id for failure in result.failed if failure.retryable]
+    lost = len(result.failed) - len(unreached)
+    if unreached:
+        lost += _requeue(message_id, batch, unreached)
+    if lost:
+        logger.error(
+            "Fan-out message %s: %d of %d connections were not delivered to (%s) and are not tried again.",
+            message_id,
+            lost,
+            len(batch.connection_ids),
+            codes,
+        )
+
+
+def requeue_delay(requeues: int) -> int:
+    """Seconds SQS holds a batch put back for the ``requeues``-th time: throttling that outlasted the retries needs
+    time, not haste (5, 10, 20, 40, 80 s; SQS allows at most 900)."""
+    return min(900, 5 * 2**requeues)
+
+
+def _requeue(message_id: str, batch: FanoutBatch, connection_ids: list[str]) -> int:
+    """Put the connections a record did not reach back on the queue; returns how many could not be."""
+    queue_url = ws_settings.FANOUT_QUEUE_URL
+    if not queue_url or batch.requeues >= MAX_REQUEUES:
+        return len(connection_ids)
+    targets = [Target(connection_id, batch.endpoint, batch.region) for connection_id in connection_ids]
+    delay = requeue_delay(batch.requeues)
+    _, not_queued = enqueue(queue_url, targets, batch.payload, requeues=batch.requeues + 1, delay_seconds=delay)
+    logger.warning(
+        "Fan-out message %s: %d connections it did not reach are queued again (in %d s).",
         message_id,
-        len(result.failed),
-        len(batch.connection_ids),
-        codes,
-        "others in it were (or may have been) delivered to" if retryable else "trying again would not help",
+        len(connection_ids) - len(not_queued),
+        delay,
     )
+    return len(not_queued)

@@ -8,6 +8,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from infra import fanout as infra_fanout
 from infra.fanout import handle_fanout_batch
 from websockets_app import aws, fanout
 from websockets_app.delivery import Target
@@ -258,3 +259,55 @@ def test_the_consumer_hands_back_only_records_nothing_of_which_arrived(fanout_se
 
 def test_an_empty_event_has_no_failures():
     assert handle_fanout_batch({"Records": []}, None) == {"batchItemFailures": []}
+
+
+def throttled_batch(management_stub, ids, requeues=0):
+    document = {
+        "v": 1,
+        "endpoint": management_stub.url,
+        "region": REGION,
+        "encoding": "text",
+        "payload": "hi",
+        "connections": list(ids),
+    }
+    return json.dumps({**document, **({"requeues": requeues} if requeues else {})})
+
+
+def test_the_unreached_part_of_a_partly_delivered_record_is_queued_again(
+    fanout_settings, management_stub, caplog, monkeypatch
+):
+    monkeypatch.setattr(infra_fanout, "requeue_delay", lambda requeues: 0)  # visible at once, for the test
+    management_stub.stub.throttle_times = 100  # throttled beyond SEND_MAX_ATTEMPTS
+    queue_url = fanout_settings.WEBSOCKETS["FANOUT_QUEUE_URL"]
+    event = {"Records": [{"messageId": "partly", "body": throttled_batch(management_stub, ["live-1", "throttle-2"])}]}
+
+    assert handle_fanout_batch(event, None) == {"batchItemFailures": []}
+
+    assert sorted(management_stub.stub.delivered) == ["live-1"]  # never posted to again
+    [message] = receive_all(queue_url)
+    again = decode_message(message["Body"])
+    assert (again.connection_ids, again.payload, again.requeues) == (["throttle-2"], b"hi", 1)
+    assert "not delivered to" not in caplog.text
+
+
+def test_a_batch_queued_again_too_often_is_given_up_and_logged(fanout_settings, management_stub, caplog):
+    from websockets_app.fanout import MAX_REQUEUES
+
+    management_stub.stub.throttle_times = 100
+    body = throttled_batch(management_stub, ["live-1", "throttle-2"], requeues=MAX_REQUEUES)
+
+    assert handle_fanout_batch({"Records": [{"messageId": "tired", "body": body}]}, None) == {"batchItemFailures": []}
+
+    assert receive_all(fanout_settings.WEBSOCKETS["FANOUT_QUEUE_URL"]) == []
+    assert "1 of 2 connections were not delivered to" in caplog.text
+
+
+def test_batches_put_back_wait_longer_each_time_within_what_sqs_allows():
+    assert [infra_fanout.requeue_delay(n) for n in range(6)] == [5, 10, 20, 40, 80, 160]
+    assert infra_fanout.requeue_delay(20) == 900
+
+
+@pytest.mark.parametrize("requeues", [-1, True, "1", 99])
+def test_a_batch_with_a_bad_requeue_count_is_refused(requeues):
+    with pytest.raises(FanoutFormatError):
+        decode_message(valid_document(requeues=requeues))

@@ -7,7 +7,8 @@ hundred thousand connections does not have to fit in the calling request. The me
      "encoding": "text" | "base64", "payload": "…", "connections": ["id1", "id2", …]}
 
 ``payload`` is the exact bytes to post: as a string when they are UTF-8 text (JSON, usually), else base64.
-Every message stays within SQS's 256 KiB, and so does every ``SendMessageBatch`` call.
+Every message stays within SQS's 256 KiB, and so does every ``SendMessageBatch`` call. A batch the consumer put
+back for the connections it provably did not reach carries ``"requeues": n`` (at most ``MAX_REQUEUES``).
 
 A queue message is untrusted input: ``decode_message`` refuses anything this module would not have written
 (a URL that does not parse, a region or connection id of the wrong shape, a payload API Gateway would refuse);
@@ -38,6 +39,8 @@ _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn
 _SIGNING_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
 # API Gateway's limit for one message (messaging.MAX_PAYLOAD_BYTES, not imported: messaging imports this module).
 _MAX_PAYLOAD_BYTES = 128 * 1024
+# How often the consumer may put the unreached part of a batch back on the queue before it gives up on it.
+MAX_REQUEUES = 5
 
 
 class FanoutFormatError(ValueError):
@@ -50,6 +53,7 @@ class FanoutBatch:
     region: str
     payload: bytes
     connection_ids: list[str]
+    requeues: int = 0
 
     @property
     def targets(self) -> list[Target]:
@@ -64,9 +68,11 @@ def _payload_fields(body: bytes) -> dict[str, str]:
     return min(candidates, key=lambda fields: len(json.dumps(fields["payload"])))
 
 
-def split_into_messages(targets: Sequence[Target], body: bytes, batch_size: int) -> Iterator[tuple[list[str], str]]:
+def split_into_messages(
+    targets: Sequence[Target], body: bytes, batch_size: int, requeues: int = 0
+) -> Iterator[tuple[list[str], str]]:
     """Yield ``(connection_ids, message_body)``: at most ``batch_size`` ids per message, one endpoint each."""
-    payload = _payload_fields(body)
+    payload: dict[str, object] = {**_payload_fields(body), **({"requeues": requeues} if requeues else {})}
     by_endpoint: dict[tuple[str, str], list[str]] = {}
     for target in targets:
         by_endpoint.setdefault((target.endpoint, target.region), []).append(target.connection_id)
@@ -111,7 +117,10 @@ def decode_message(text: str) -> FanoutBatch:
         raise FanoutFormatError("The payload cannot be decoded.") from exc
     if not 0 < len(body) <= _MAX_PAYLOAD_BYTES:
         raise FanoutFormatError("The payload is empty or larger than API Gateway accepts.")
-    return FanoutBatch(endpoint, region, body, connections)
+    requeues = document.get("requeues", 0)
+    if isinstance(requeues, bool) or not isinstance(requeues, int) or not 0 <= requeues <= MAX_REQUEUES:
+        raise FanoutFormatError(f"The batch's requeue count is not a number from 0 to {MAX_REQUEUES}.")
+    return FanoutBatch(endpoint, region, body, connections, requeues)
 
 
 def _is_endpoint(value: object) -> bool:
@@ -132,14 +141,20 @@ def queue_region(queue_url: str) -> str:
     return match.group(1) if match else ws_settings.region or "us-east-1"
 
 
-def enqueue(queue_url: str, targets: Sequence[Target], body: bytes) -> tuple[int, list[Failure]]:
-    """Put the batches on the queue; returns the number of messages sent and the connections not queued."""
+def enqueue(
+    queue_url: str, targets: Sequence[Target], body: bytes, *, requeues: int = 0, delay_seconds: int = 0
+) -> tuple[int, list[Failure]]:
+    """Put the batches on the queue; returns the number of messages sent and the connections not queued.
+
+    ``requeues`` and ``delay_seconds`` (SQS's own delay, up to 900) are for batches the consumer puts back.
+    """
     sqs = aws.client("sqs", queue_region(queue_url))
-    messages = list(split_into_messages(targets, body, ws_settings.FANOUT_BATCH_SIZE))
+    messages = list(split_into_messages(targets, body, ws_settings.FANOUT_BATCH_SIZE, requeues))
+    delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
     queued = 0
     not_queued: list[Failure] = []
     for call in _group_for_calls(messages):
-        entries = [{"Id": str(index), "MessageBody": text} for index, (_, text) in enumerate(call)]
+        entries = [{"Id": str(index), "MessageBody": text, **delay} for index, (_, text) in enumerate(call)]
         try:
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         except Exception as exc:  # any SQS or botocore failure leaves these connections unqueued
