@@ -135,7 +135,7 @@ def test_addresses_in_different_ipv6_64s_do_not_share_a_limit():
     assert admit_connection("2001:db8:1:3::1", None, ONE_PER_WINDOW).successful
 
 
-def test_an_ipv4_mapped_address_shares_the_ipv4_addresss_limit():
+def test_an_ipv4_mapped_address_shares_the_ipv4_address_limit():
     admit_connection("198.51.100.9", None, ONE_PER_WINDOW)
     with pytest.raises(RateLimited):
         admit_connection("::ffff:198.51.100.9", None, ONE_PER_WINDOW)
