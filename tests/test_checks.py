@@ -114,6 +114,7 @@ def test_a_full_valid_security_configuration_passes(settings):
                 "CONNECT_RATE_LIMIT_IP_ATTEMPTS": 100,
                 "CONNECT_RATE_LIMIT_USER_ATTEMPTS": None,
                 "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 3600,
+                "CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH": 56,
                 "ALLOWED_ORIGINS": ["https://example.com", "https://.example.org", "http://localhost:8000"],
                 "CHANNEL_NAME_PATTERN": r"room-[0-9]+",
                 "CHANNEL_NAME_MAX_LENGTH": 20,
@@ -145,6 +146,10 @@ def test_a_full_valid_security_configuration_passes(settings):
         ("CHANNEL_NAME_MAX_LENGTH", 0, "E016"),
         ("TRUSTED_PROXY_HOPS", -1, "E017"),
         ("TRUSTED_PROXY_HOPS", "1", "E017"),
+        ("CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH", 0, "E022"),
+        ("CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH", 129, "E022"),
+        ("CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH", "64", "E022"),
+        ("CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH", True, "E022"),
     ],
 )
 def test_bad_security_settings_are_errors(settings, key, value, error):

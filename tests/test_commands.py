@@ -56,7 +56,8 @@ class TestCleanupWebSocketTokens:
                 token_hash=WebSocketToken.hash_token(str(i)), user=user, created_at=now - timedelta(seconds=age)
             )
         for days in (1, 6, 8, 30):
-            ConnectionRateLimit.objects.create(ip_address="192.0.2.1", attempt_time=now - timedelta(days=days))
+            ago = now - timedelta(days=days)
+            ConnectionRateLimit.objects.create(ip_address="192.0.2.1", bucket_start=ago, last_attempt=ago, refused=1)
 
     def test_deletes_old_tokens_and_old_attempts_in_one_query_each(self, records, django_assert_num_queries):
         with django_assert_num_queries(2):

@@ -30,8 +30,8 @@ def connect(connection_id: str = "c1=", *, origin: str | None = "https://www.exa
     return handler(event, None)
 
 
-def attempts() -> list[tuple[str, bool]]:
-    return list(ConnectionRateLimit.objects.order_by("pk").values_list("ip_address", "successful"))
+def attempts() -> list[tuple[str, int, int]]:
+    return list(ConnectionRateLimit.objects.order_by("pk").values_list("ip_address", "successful", "refused"))
 
 
 # -- Origin ---------------------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def test_a_connect_from_an_unlisted_origin_is_refused_counted_and_not_echoed(set
     assert "evil" not in str(result)
     assert not WebSocketSession.objects.exists()
     assert not ApiGateway.objects.exists()  # refused before the gateway registers itself
-    assert attempts() == [(SOURCE_IP, False)]
+    assert attempts() == [(SOURCE_IP, 0, 1)]
 
 
 def test_a_connect_without_an_origin_is_refused_when_origins_are_listed(settings):
@@ -115,7 +115,7 @@ def test_without_an_origin_list_a_connect_without_origin_is_accepted():
 def test_the_client_ip_comes_from_the_lambda_identity_not_from_x_forwarded_for():
     result = connect(headers={"X-Forwarded-For": "198.51.100.99, 10.0.0.1"})
     assert result["statusCode"] == 200
-    assert attempts() == [(SOURCE_IP, True)]
+    assert attempts() == [(SOURCE_IP, 1, 0)]
 
 
 def test_a_lambda_event_without_a_usable_source_ip_is_refused():
@@ -175,7 +175,7 @@ def test_connects_over_the_ip_limit_get_429_and_are_counted(settings):
     statuses = [connect(f"c{n}=")["statusCode"] for n in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
     assert WebSocketSession.objects.count() == 3
-    assert [ok for _, ok in attempts()] == [True, True, True, False, False]
+    assert ConnectionRateLimit.objects.totals() == {"successful": 3, "refused": 2}
 
 
 def test_a_refused_connect_says_when_to_retry_and_nothing_more(settings):
@@ -203,20 +203,20 @@ def test_attempts_older_than_the_window_no_longer_count(settings):
     connect("c1=")
     connect("c2=")
     assert connect("c3=")["statusCode"] == 429
-    ConnectionRateLimit.objects.update(attempt_time=timezone.now() - timedelta(seconds=61))
+    ConnectionRateLimit.objects.update(last_attempt=timezone.now() - timedelta(seconds=61))
     assert connect("c4=")["statusCode"] == 200
 
 
 def test_attempts_just_inside_the_window_still_count(settings):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 1, "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 60}
     connect("c1=")
-    ConnectionRateLimit.objects.update(attempt_time=timezone.now() - timedelta(seconds=55))
+    ConnectionRateLimit.objects.update(last_attempt=timezone.now() - timedelta(seconds=55))
     assert connect("c2=")["statusCode"] == 429
 
 
 def test_other_ips_are_not_held_up(settings):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 1}
-    ConnectionRateLimit.objects.create(ip_address="198.51.100.1")
+    ConnectionRateLimit.objects.create(ip_address="198.51.100.1", bucket_start=timezone.now(), refused=1)
     assert connect()["statusCode"] == 200
 
 
@@ -224,7 +224,7 @@ def test_the_user_limit_counts_a_users_attempts_from_every_ip(django_user_model,
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": None, "CONNECT_RATE_LIMIT_USER_ATTEMPTS": 2}
     ada = django_user_model.objects.create_user("ada")
     for address in ("198.51.100.1", "198.51.100.2"):
-        ConnectionRateLimit.objects.create(ip_address=address, user=ada, successful=True)
+        ConnectionRateLimit.objects.create(ip_address=address, user=ada, bucket_start=timezone.now(), successful=1)
     with pytest.raises(RateLimited):
         admit_connection("198.51.100.3", ada)
     assert admit_connection("198.51.100.3", django_user_model.objects.create_user("bob")).successful
@@ -240,11 +240,11 @@ def test_no_limits_still_records_every_attempt():
     limits = ConnectionLimits(ip_attempts=None, user_attempts=None, window_seconds=60)
     for _ in range(3):
         admit_connection(SOURCE_IP, None, limits)
-    assert ConnectionRateLimit.objects.filter(successful=True).count() == 3
+    assert ConnectionRateLimit.objects.totals() == {"successful": 3, "refused": 0}
 
 
 def test_a_connect_refused_by_the_view_itself_is_recorded_as_unsuccessful(settings):
     settings.WEBSOCKETS = {"URL_PREFIX": "/ticket/"}  # RefusingConnectView wants ?ticket=ok
     assert connect()["statusCode"] == 401
     assert connect("c2=", query={"ticket": "ok"})["statusCode"] == 200
-    assert [ok for _, ok in attempts()] == [False, True]
+    assert ConnectionRateLimit.objects.totals() == {"successful": 1, "refused": 1}

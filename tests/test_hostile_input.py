@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connecti
 # Tables whose rows refused events may write on purpose; every other table must be left exactly as it was.
 EXCLUDED_FROM_SNAPSHOT = frozenset(
     {
-        # Connection rate limiting counts every attempt, refused ones included (a refused connect writes its
-        # attempt row so that repeated bad tokens or bad origins use up the limit).
+        # Connection rate limiting counts every attempt, refused ones included (a refused connect adds to its
+        # client's bucket row so that repeated bad tokens or bad origins use up the limit).
         "websockets_app.ConnectionRateLimit",
     }
 )

@@ -337,19 +337,35 @@ class TestWebSocketToken:
 
 
 class TestConnectionRateLimit:
-    def test_records_ipv4_and_ipv6_attempts(self, user):
-        ConnectionRateLimit.objects.create(ip_address="203.0.113.9", user=user, successful=True)
-        ConnectionRateLimit.objects.create(ip_address="2001:db8::1")
-        assert ConnectionRateLimit.objects.filter(successful=False, user=None).get().ip_address == "2001:db8::1"
+    def test_records_ipv4_and_ipv6_buckets(self, user):
+        now = timezone.now()
+        ConnectionRateLimit.objects.create(ip_address="203.0.113.9", user=user, bucket_start=now, successful=2)
+        ConnectionRateLimit.objects.create(ip_address="2001:db8::", bucket_start=now, refused=3)
+        assert ConnectionRateLimit.objects.filter(successful=0, user=None).get().ip_address == "2001:db8::"
+        assert ConnectionRateLimit.objects.totals() == {"successful": 2, "refused": 3}
 
-    def test_older_than_counts_days(self):
+    def test_one_row_per_address_bucket_and_user_anonymous_included(self, user):
+        now = timezone.now()
+        ConnectionRateLimit.objects.create(ip_address="198.51.100.1", bucket_start=now)
+        ConnectionRateLimit.objects.create(ip_address="198.51.100.1", user=user, bucket_start=now)
+        for duplicate in ({}, {"user": user}):
+            with pytest.raises(IntegrityError), transaction.atomic():
+                ConnectionRateLimit.objects.create(ip_address="198.51.100.1", bucket_start=now, **duplicate)
+
+    def test_totals_of_no_rows_are_zero(self):
+        assert ConnectionRateLimit.objects.totals() == {"successful": 0, "refused": 0}
+
+    def test_older_than_counts_days_from_the_last_attempt(self):
+        now = timezone.now()
         old = ConnectionRateLimit.objects.create(
-            ip_address="198.51.100.1", attempt_time=timezone.now() - timedelta(days=8)
+            ip_address="198.51.100.1", bucket_start=now - timedelta(days=9), last_attempt=now - timedelta(days=8)
         )
-        ConnectionRateLimit.objects.create(ip_address="198.51.100.1")
+        ConnectionRateLimit.objects.create(
+            ip_address="198.51.100.1", bucket_start=now - timedelta(days=8), last_attempt=now - timedelta(days=6)
+        )
         assert list(ConnectionRateLimit.objects.older_than(7)) == [old]
 
     def test_str(self):
         at = timezone.now().replace(year=2026, month=1, day=2, hour=3, minute=4, second=5)
-        attempt = ConnectionRateLimit(ip_address="198.51.100.1", attempt_time=at)
-        assert str(attempt) == "198.51.100.1 at 2026-01-02 03:04:05"
+        bucket = ConnectionRateLimit(ip_address="198.51.100.1", bucket_start=at, successful=1, refused=2)
+        assert (str(bucket), bucket.attempts) == ("198.51.100.1 from 2026-01-02 03:04:05", 3)

@@ -93,7 +93,8 @@ def test_the_command_line_is_split_not_run_by_a_shell(settings):
 def old_records(make_session):
     make_session(connected=False)
     make_session(connected=True)
-    ConnectionRateLimit.objects.create(ip_address="203.0.113.1", attempt_time=timezone.now() - timedelta(days=30))
+    month_ago = timezone.now() - timedelta(days=30)
+    ConnectionRateLimit.objects.create(ip_address="203.0.113.1", bucket_start=month_ago, last_attempt=month_ago)
 
 
 def test_a_named_job_runs_its_command_only(old_records):

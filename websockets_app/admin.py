@@ -302,11 +302,47 @@ class WebSocketTokenAdmin(ReadOnlyAdmin):
         return f"{obj.session_key[:6]}…" if obj.session_key else "-"
 
 
+class HasRefusedFilter(admin.SimpleListFilter):
+    title = "refused attempts"
+    parameter_name = "has_refused"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Some"), ("no", "None")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(refused__gt=0)
+        if self.value() == "no":
+            return queryset.filter(refused=0)
+        return queryset
+
+
+class HasUserFilter(admin.SimpleListFilter):
+    title = "user"
+    parameter_name = "has_user"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Signed in"), ("no", "Anonymous")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(user__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(ConnectionRateLimit)
 class ConnectionRateLimitAdmin(ReadOnlyAdmin):
-    list_display = ("ip_address", "user", "attempt_time", "successful")
-    list_filter = ("successful", "attempt_time")
+    """One row per client (IP address or IPv6 network, and user) and time bucket, with its attempt counts."""
+
+    list_display = ("ip_address", "user", "bucket_start", "last_attempt", "attempts", "successful", "refused")
+    list_filter = (HasRefusedFilter, HasUserFilter, "bucket_start")
     list_select_related = ("user",)
+    fields = ("ip_address", "user", "bucket_start", "last_attempt", "successful", "refused")
+    readonly_fields = fields
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("ip_address", *user_search_fields())
+
+    @admin.display(description="attempts")
+    def attempts(self, obj: ConnectionRateLimit) -> int:
+        return obj.attempts

@@ -99,6 +99,12 @@ def _security_errors(raw: dict[str, Any]) -> list[CheckMessage]:
     for key in ("TOKEN_RATE_LIMIT_WINDOW_SECONDS", "CONNECT_RATE_LIMIT_WINDOW_SECONDS"):
         if not _is_int_between(_setting(raw, key), 1, 86400):
             messages.append(_error(13, f"WEBSOCKETS['{key}'] must be a number of seconds from 1 to 86400."))
+    if not _is_int_between(_setting(raw, "CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH"), 1, 128):
+        messages.append(
+            _error(
+                22, "WEBSOCKETS['CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH'] must be an integer from 1 to 128.", "e.g. 64"
+            )
+        )
     origins = _setting(raw, "ALLOWED_ORIGINS")
     if origins is not None and (
         not isinstance(origins, list | tuple) or not all(isinstance(o, str) and Origin.parse(o) for o in origins)

@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # (WebSocketView.message_rate_limit and message_rate_limit_window_seconds).
     "MESSAGE_RATE_LIMIT": 120,
     "MESSAGE_RATE_LIMIT_WINDOW_SECONDS": 60,
+    # The per-IP limit counts an IPv6 client by its network of this prefix length (a home or a server usually gets
+    # a whole /64); 128 counts each IPv6 address apart. IPv4-mapped IPv6 addresses count as their IPv4 address.
+    "CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH": 64,
     # Origins a browser may open a connection from: "https://example.com", "http://localhost:8000", or
     # "https://.example.com" for the domain and all its subdomains. None switches the check off; with a list, a
     # $connect without an Origin header is refused.

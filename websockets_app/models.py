@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Length
+from django.db.models.functions import Coalesce, Length
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
@@ -413,32 +413,61 @@ class WebSocketToken(models.Model):
 
 class ConnectionRateLimitQuerySet(models.QuerySet):
     def older_than(self, days: int) -> ConnectionRateLimitQuerySet:
-        return self.filter(attempt_time__lt=timezone.now() - timedelta(days=days))
+        """Buckets whose last attempt is more than ``days`` days old."""
+        return self.filter(last_attempt__lt=timezone.now() - timedelta(days=days))
+
+    def totals(self) -> dict[str, int]:
+        """The successful and refused attempts of these buckets, summed."""
+        sums = self.aggregate(successful=models.Sum("successful"), refused=models.Sum("refused"))
+        return {name: value or 0 for name, value in sums.items()}
 
 
 class ConnectionRateLimit(models.Model):
-    """One connection attempt, counted by the connection rate limits."""
+    """The connection attempts of one client (IP address, and user if any) within one time bucket.
 
-    ip_address = models.GenericIPAddressField()
+    One row per client and bucket, whatever the number of attempts (``websockets_app.rate_limits``), so a flood
+    costs storage by distinct clients and time, not by request.
+    """
+
+    ip_address = models.GenericIPAddressField(
+        verbose_name="IP address",
+        help_text="For IPv6, the first address of the client's network "
+        "(WEBSOCKETS['CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH']).",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="connection_attempts",
+        db_index=False,  # the (user, bucket_start) index serves lookups by user
     )
-    attempt_time = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
-    successful = models.BooleanField(default=False)
+    bucket_start = models.DateTimeField(editable=False)
+    # Not indexed: an attempt then updates its row in place (a HOT update on PostgreSQL), with no index entry.
+    last_attempt = models.DateTimeField(default=timezone.now, editable=False)
+    successful = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
 
     objects = ConnectionRateLimitQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "connection attempt"
-        ordering = ["-attempt_time"]
-        indexes = [
-            models.Index(fields=["ip_address", "attempt_time"], name="wsapp_attempt_ip_idx"),
-            models.Index(fields=["user", "attempt_time"], name="wsapp_attempt_user_idx"),
+        verbose_name = "connection attempts bucket"
+        ordering = ["-last_attempt"]
+        constraints = [
+            # The row an attempt is counted in; also serves the per-IP count (ip_address, then a bucket_start range).
+            # COALESCE: anonymous attempts (no user) share one row too.
+            models.UniqueConstraint(
+                models.F("ip_address"),
+                models.F("bucket_start"),
+                Coalesce(models.F("user"), 0),
+                name="wsapp_attempt_bucket_uniq",
+            ),
         ]
+        indexes = [models.Index(fields=["user", "bucket_start"], name="wsapp_attempt_user_bucket_idx")]
 
     def __str__(self) -> str:
-        return f"{self.ip_address} at {self.attempt_time:%Y-%m-%d %H:%M:%S}"
+        return f"{self.ip_address} from {self.bucket_start:%Y-%m-%d %H:%M:%S}" if self.bucket_start else self.ip_address
+
+    @property
+    def attempts(self) -> int:
+        return self.successful + self.refused

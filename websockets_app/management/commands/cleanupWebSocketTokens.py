@@ -7,7 +7,7 @@ from websockets_app.models import ConnectionRateLimit, WebSocketToken
 
 
 class Command(BaseCommand):
-    help = "Delete old WebSocket tokens and old connection rate-limit records, each in one DELETE."
+    help = "Delete old WebSocket tokens and old connection rate-limit buckets, each in one DELETE."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             type=int,
             default=7,
             metavar="DAYS",
-            help="Delete connection attempts recorded more than DAYS ago (default 7).",
+            help="Delete connection rate-limit buckets whose last attempt is more than DAYS old (default 7).",
         )
 
     def handle(self, *args: Any, token_age: int, rate_limit_age: int, **options: Any) -> None:
