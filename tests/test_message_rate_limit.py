@@ -85,7 +85,7 @@ def row_state(session: WebSocketSession) -> tuple:
 pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
 
-def test_a_message_over_the_limit_is_a_429_that_runs_and_writes_nothing(connected, django_assert_num_queries):
+def test_a_message_over_the_limit_is_a_429_that_runs_and_writes_nothing(connected, django_assert_num_queries, caplog):
     assert [send()["statusCode"] for _ in range(3)] == [200, 200, 200]
     before = row_state(connected)
     with django_assert_num_queries(2):  # the session; the conditional UPDATE that matched no row
@@ -95,6 +95,7 @@ def test_a_message_over_the_limit_is_a_429_that_runs_and_writes_nothing(connecte
     assert handled == ["default"] * 3
     assert row_state(connected) == before
     assert before[0] == 4  # the $connect and three messages
+    assert "WebSocket request refused: message rate limit reached" in caplog.text
 
 
 def test_an_accepted_message_still_costs_two_queries(connected, django_assert_num_queries):

@@ -40,10 +40,10 @@ BUCKETS_PER_WINDOW = 10
 
 
 class RateLimited(Exception):
-    """Too many attempts (connections, token requests) in the window; ``retry_after`` is the window in seconds."""
+    """Too many attempts (connections, messages, token requests) in the window; ``retry_after`` is in seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("rate limit reached")
+    def __init__(self, retry_after: int, what: str = "connection") -> None:
+        super().__init__(f"{what} rate limit reached")
         self.retry_after = retry_after
 
 

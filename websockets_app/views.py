@@ -152,7 +152,7 @@ class WebSocketView(View):
         except (BadRequest, ValidationError, SuspiciousOperation) as exc:
             return self._refuse(400, _reason(exc))
         except RateLimited as exc:
-            refusal = self._refuse(429, "connection rate limit reached")
+            refusal = self._refuse(429, str(exc))
             refusal["Retry-After"] = str(exc.retry_after)
             return refusal
         except Exception:
@@ -223,7 +223,7 @@ class WebSocketView(View):
         limit = self._message_rate_limit()
         counted = message_queries.count_message(session, limit)
         if counted is None:
-            raise RateLimited(message_queries.retry_after(session, limit))  # type: ignore[arg-type]
+            raise RateLimited(message_queries.retry_after(session, limit), "message")  # type: ignore[arg-type]
         try:
             response = handler(request, *args, **kwargs)
         except Exception:
