@@ -18,7 +18,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "browser"
 PASSWORD = "a-long-test-password-1"
 TIMEOUT_MS = 15_000
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
 @pytest.fixture
