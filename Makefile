@@ -26,7 +26,7 @@ MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
 .PHONY: help install browser test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
-	build-DependenciesLayer $(addprefix build-,$(FUNCTIONS))
+	build-DependenciesLayer trim-layer $(addprefix build-,$(FUNCTIONS))
 
 # The descriptions' $(NAME)s are printed with their values (command-line overrides included), an empty one as <NAME>.
 HELP_VARIABLES := $(sort $(patsubst $$(%),%,$(shell grep -ohE '^[a-z-]+:.*\#\# .*' $(MAKEFILE_LIST) | grep -oE '\$$\([A-Z_]+\)')))
@@ -141,10 +141,16 @@ PIP_LAMBDA := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
 	--python-version 3.12 --implementation cp
 COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
-# Size: boto3/botocore come with the Lambda runtime (BUNDLE_BOTO3=1 ships the pinned ones, +30 MB); translation
-# sources (.po), Cython/C sources and stubs are never read at run time; only the KEEP_LOCALES catalogues are kept;
-# GeoDjango (needs GDAL) goes, so do the apps' static folders (collected into each function) and Powertools'
-# Swagger UI bundle (its event handler is not used).
+# Size: boto3/botocore come with the Lambda runtime, and so do their dependencies urllib3, python-dateutil, six and
+# jmespath (BUNDLE_BOTO3=1 ships the pinned ones, +30 MB); translation sources (.po), Cython/C sources, stubs and
+# wheel RECORD files are never read at run time; only the KEEP_LOCALES catalogues are kept; GeoDjango (needs GDAL)
+# goes, so do the UNUSED_DJANGO parts, the apps' static folders (collected into each function), Powertools'
+# Swagger UI bundle (its event handler is not used) and multidict's C test module. Compiled extensions that carry
+# DWARF lose those debug sections (not their symbols, segments or dynamic table) with STRIP, an ELF strip that reads
+# arm64: llvm-strip or aarch64-linux-gnu-strip (about 8 MB: aiohttp's parser alone carries 2.8 MB of DWARF); without
+# one the build says so and ships them as they come. The budget is MAX_PACKAGE_MB (make build MAX_PACKAGE_MB=60 raises it; Lambda's own limit is 250 MB
+# unzipped): bytes that no event imports cost only the download and unpacking of the package at a cold start, a
+# few milliseconds per MB; what an event imports costs import time, which `make bench` measures (coldstart).
 # Speed: Lambda cannot write __pycache__, so uncompiled modules are compiled again on every cold start (importing
 # the handler took 2.1-2.6 s instead of 0.4 s when measured). The layer is therefore shipped compiled and sourceless
 # (module.pyc beside where module.py was), about the size of the sources; library tracebacks then show file and
@@ -152,19 +158,35 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 BUNDLE_BOTO3 ?= 0
 BYTECODE ?= 1
 KEEP_LOCALES ?= en en_GB
+# Django parts this project never imports; remove a name when you add that app to INSTALLED_APPS (a test checks).
+UNUSED_DJANGO ?= contrib/admindocs contrib/flatpages contrib/humanize contrib/postgres contrib/redirects \
+	contrib/sitemaps contrib/syndication db/backends/mysql db/backends/oracle
+STRIP ?= $(firstword $(foreach tool,llvm-strip aarch64-linux-gnu-strip,$(shell command -v $(tool) 2>/dev/null)))
 
 build-DependenciesLayer:
 	$(LAMBDA_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile $(PIP_LAMBDA) \
 		--target "$(ARTIFACTS_DIR)/python" -r requirements.txt
-	cd "$(ARTIFACTS_DIR)/python" && rm -rf bin $(if $(filter 1,$(BUNDLE_BOTO3)),,boto3 boto3-* botocore botocore-* s3transfer s3transfer-*)
-	find "$(ARTIFACTS_DIR)/python" -type f \( -name '*.po' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
-		-o -name '*.c' -o -name '*.h' -o -name '*.pyi' \) -delete
-	rm -rf "$(ARTIFACTS_DIR)"/python/django/contrib/gis "$(ARTIFACTS_DIR)"/python/django/contrib/*/static \
-		"$(ARTIFACTS_DIR)"/python/aws_lambda_powertools/event_handler/openapi/swagger_ui/*.min.*
-	find "$(ARTIFACTS_DIR)/python" -type d -name locale -prune -exec sh -c 'for lang in "$$0"/*/; do \
-		case " $(KEEP_LOCALES) " in *" $$(basename "$$lang") "*) ;; *) rm -rf "$$lang" ;; esac; done' {} \;
+	$(MAKE) --no-print-directory trim-layer LAYER_DIR="$(ARTIFACTS_DIR)/python"
 	$(if $(filter 1,$(BYTECODE)),$(LAMBDA_PYTHON) $(COMPILE) -b -s "$(ARTIFACTS_DIR)" -p /opt "$(ARTIFACTS_DIR)/python" && \
 		find "$(ARTIFACTS_DIR)/python" -name '*.py' -delete)
+
+# What the layer never reads at run time, removed from LAYER_DIR (the pip --target directory).
+trim-layer:
+	@test -d "$(LAYER_DIR)" || { echo "LAYER_DIR=$(LAYER_DIR) is not a directory"; exit 2; }
+	cd "$(LAYER_DIR)" && rm -rf bin $(if $(filter 1,$(BUNDLE_BOTO3)),,boto3 boto3-* botocore botocore-* \
+		s3transfer s3transfer-* urllib3 urllib3-* dateutil python_dateutil-* six.py six-* jmespath jmespath-*)
+	find "$(LAYER_DIR)" -type f \( -name '*.po' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
+		-o -name '*.c' -o -name '*.h' -o -name '*.pyi' -o -path '*.dist-info/RECORD' -o -name '_testcapi.*.so' \) -delete
+	rm -rf "$(LAYER_DIR)"/django/contrib/gis "$(LAYER_DIR)"/django/contrib/*/static $(addprefix "$(LAYER_DIR)"/django/,$(UNUSED_DJANGO)) \
+		"$(LAYER_DIR)"/aws_lambda_powertools/event_handler/openapi/swagger_ui/*.min.*
+	find "$(LAYER_DIR)" -type d -name locale -prune -exec sh -c 'for lang in "$$0"/*/; do \
+		case " $(KEEP_LOCALES) " in *" $$(basename "$$lang") "*) ;; *) rm -rf "$$lang" ;; esac; done' {} \;
+	@# Only files that carry DWARF: rewriting an already stripped, patchelf-repaired library can misalign its segments.
+	@if [ -n "$(STRIP)" ]; then \
+		find "$(LAYER_DIR)" -type f -name '*.so*' -exec grep -lqa '\.debug_info' {} \; -exec $(STRIP) --strip-debug {} \; ; \
+	else \
+		echo "No llvm-strip or aarch64-linux-gnu-strip: compiled extensions keep their debug sections (about 8 MB more)."; \
+	fi
 
 $(addprefix build-,$(FUNCTIONS)): install
 	tar -c --exclude=__pycache__ --exclude=infra/events --exclude=infra/local project websockets_app infra | tar -x -C "$(ARTIFACTS_DIR)"

@@ -243,3 +243,99 @@ def test_clean_removes_everything_the_project_creates_and_nothing_else(tmp_path)
     assert [name for name in created if (tmp_path / name).exists()] == []
     assert [name.split("/")[0] for name in created if (tmp_path / name.split("/")[0]).exists()] == ["project"]
     assert all((tmp_path / name).exists() for name in kept)
+
+
+# -- the Lambda layer: what it never reads at run time is left out -------------------------------------------------
+
+
+def _unused_django() -> list[str]:
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    [line] = [line for line in text.splitlines() if line.startswith("UNUSED_DJANGO ?=")]
+    return line.split("?=", 1)[1].split()
+
+
+def test_the_django_parts_left_out_of_the_layer_are_not_installed_apps(settings):
+    unused = _unused_django()
+    assert "contrib/postgres" in unused
+    assert "contrib/sites" not in unused  # django.contrib.auth's views import its shortcuts
+    installed = {app.removeprefix("django.").replace(".", "/") for app in settings.INSTALLED_APPS}
+    assert installed.isdisjoint(unused)
+    assert settings.DATABASES["default"]["ENGINE"].removeprefix("django.").replace(".", "/") not in unused
+
+
+def test_trim_layer_removes_what_lambda_never_reads_and_strips_only_debug_sections(tmp_path):
+    layer = tmp_path / "python"
+    kept = [
+        "django/contrib/admin/options.py",
+        "django/contrib/sites/shortcuts.py",
+        "django/db/backends/postgresql/base.py",
+        "django/db/backends/sqlite3/base.py",
+        "django/conf/locale/en/LC_MESSAGES/django.mo",
+        "aiohttp-3.14.5.dist-info/METADATA",
+        "psycopg_binary.libs/libpq-53e4e5f8.so.5.18",
+        "aiohttp/_http_parser.cpython-312-aarch64-linux-gnu.so",
+    ]
+    removed = [
+        "boto3/__init__.py",
+        "botocore/client.py",
+        "urllib3/__init__.py",
+        "dateutil/parser.py",
+        "six.py",
+        "jmespath/__init__.py",
+        "django/contrib/gis/__init__.py",
+        "django/contrib/admin/static/admin/css/base.css",
+        "django/contrib/postgres/fields/array.py",
+        "django/contrib/flatpages/models.py",
+        "django/db/backends/oracle/base.py",
+        "django/db/backends/mysql/base.py",
+        "django/conf/locale/de/LC_MESSAGES/django.mo",
+        "django/conf/locale/en/LC_MESSAGES/django.po",
+        "aiohttp-3.14.5.dist-info/RECORD",
+        "multidict/_testcapi.cpython-312-aarch64-linux-gnu.so",
+        "yarl/_quoting_c.pyx",
+    ]
+    for name in kept + removed:
+        (layer / name).parent.mkdir(parents=True, exist_ok=True)
+        (layer / name).write_bytes(b"x")
+    # An extension with DWARF, and a repaired library without: only the first may be rewritten.
+    (layer / "aiohttp/_http_parser.cpython-312-aarch64-linux-gnu.so").write_bytes(b"\x7fELF...\0.debug_info\0")
+    bin_dir = tool_dir(tmp_path, fakes={"fake-strip": ""}, real=("cut", "basename", "xargs"))
+    done = make(tmp_path, bin_dir, "trim-layer", f"LAYER_DIR={layer}", f"STRIP={bin_dir / 'fake-strip'}")
+    assert done.returncode == 0, done.stderr
+    assert [name for name in removed if (layer / name).exists()] == []
+    assert [name for name in kept if not (layer / name).exists()] == []
+    assert calls(tmp_path) == [
+        f"fake-strip --strip-debug {layer}/aiohttp/_http_parser.cpython-312-aarch64-linux-gnu.so"
+    ]
+
+
+def test_without_an_arm64_strip_the_layer_is_trimmed_and_says_what_it_skipped(tmp_path):
+    layer = tmp_path / "python"
+    (layer / "urllib3").mkdir(parents=True)
+    done = make(tmp_path, tool_dir(tmp_path), "trim-layer", f"LAYER_DIR={layer}", "STRIP=")
+    assert done.returncode == 0, done.stderr
+    assert not (layer / "urllib3").exists()
+    assert "No llvm-strip or aarch64-linux-gnu-strip" in done.stdout
+
+
+@pytest.mark.skipif(not shutil.which("llvm-strip"), reason="needs llvm-strip")
+def test_strip_debug_keeps_an_extension_loadable(tmp_path):
+    """On this machine's own architecture: an extension that carried DWARF still imports after the strip."""
+    import markupsafe._speedups as extension
+
+    layer = tmp_path / "python" / "markupsafe"
+    layer.mkdir(parents=True)
+    original = Path(extension.__file__)
+    copy = layer / original.name
+    shutil.copy(original, copy)
+    (layer / "__init__.py").write_text("")
+    done = make(tmp_path, tool_dir(tmp_path, real=("llvm-strip",)), "trim-layer", f"LAYER_DIR={layer.parent}")
+    assert done.returncode == 0, done.stderr
+    assert copy.stat().st_size < original.stat().st_size
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import markupsafe._speedups as s; print(s.__file__)"],
+        env={"PYTHONPATH": str(layer.parent)},
+        capture_output=True,
+        text=True,
+    )
+    assert loaded.stdout.strip() == str(copy), loaded.stderr
