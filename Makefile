@@ -25,7 +25,7 @@ BUILD_DIR := .aws-sam/build
 MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
-.PHONY: help install browser test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
+.PHONY: help install browser test test-fast test-postgres lint format local migrate bench clean sam build deploy invoke logs \
 	build-DependenciesLayer trim-layer $(addprefix build-,$(FUNCTIONS))
 
 # The descriptions' $(NAME)s are printed with their values (command-line overrides included), an empty one as <NAME>.
