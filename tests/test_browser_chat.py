@@ -18,7 +18,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "browser"
 PASSWORD = "a-long-test-password-1"
 TIMEOUT_MS = 15_000
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
 @pytest.fixture
@@ -135,6 +135,9 @@ def test_two_people_chat_change_rooms_and_survive_a_dropped_socket(chromium, sit
     assert [s.channel_name for s in _connected("bob")] == ["garden"]
     assert _used_tokens("bob") == tokens_before + 1
     assert bob.url.endswith("/chat/garden/")
+    # The room field names the room Bob is in now, not the one the page was rendered for.
+    assert bob.get_attribute("#room-input", "placeholder") == "garden"
+    assert bob.input_value("#room-input") == ""
     assert _texts(bob) == []
     _say(bob, "anyone in the garden?")
     _wait_message(bob, "anyone in the garden?")
@@ -204,3 +207,94 @@ def test_the_client_keeps_an_idle_connection_alive_and_flushes_what_was_queued(c
             lambda: [e for e in invoker.of_type("DISCONNECT") if e["requestContext"]["connectionId"] == solo], page
         )
         assert closed["requestContext"]["disconnectStatusCode"] == 1000  # closed by the client, never for idling
+
+
+# -- every page at desktop and phone widths -----------------------------------------------------------------------
+
+WIDTHS = (1280, 375)
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def _shoot(page, name: str, width: int) -> None:
+    """A full-page screenshot, and no horizontal scrolling at this width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    assert page.evaluate(OVERFLOW) <= 0, f"{name} is wider than the window at {width} px"
+
+
+def _css(page, selector: str, prop: str) -> str:
+    return page.eval_on_selector(selector, f"element => getComputedStyle(element).{prop}")
+
+
+def _sessions_for_the_admin_list(user) -> None:
+    from websockets_app.models import ApiGateway, WebSocketSession
+
+    gateway = ApiGateway.objects.create(
+        api_name="chat-production-websocket-api", api_id="a1b2c3d4e5", region="eu-west-1", stage_name="production"
+    )
+    for n in range(3):
+        WebSocketSession.objects.create(
+            connection_id=f"L0SM9cOFvHcCIh{n}=",
+            channel_name="a-rather-long-room-name.for@testing:widths",
+            api_gateway=gateway,
+            user=user,
+        )
+
+
+def test_every_page_fits_desktop_and_phone_widths_and_looks_finished(chromium, site, django_user_model):
+    admin = django_user_model.objects.create_superuser("admin", password=PASSWORD)
+    _sessions_for_the_admin_list(admin)
+    base = site.gateway.http_url
+    for width in WIDTHS:
+        context = chromium.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+
+        page.goto(f"{base}/")
+        assert page.locator("link[rel=stylesheet]").count() == 1  # the site's one stylesheet, no web fonts
+        assert "serif" not in _css(page, "body", "fontFamily").replace("sans-serif", "")
+        _shoot(page, "home", width)
+
+        page.goto(f"{base}/accounts/signup/")
+        # Nothing typed yet: no field is marked invalid.
+        assert _css(page, "#id_username", "borderTopColor") == _css(page, "#id_password1", "borderTopColor")
+        assert _css(page, "#id_username", "borderTopColor") != "rgb(180, 35, 24)"
+        _shoot(page, "signup", width)
+
+        page.goto(f"{base}/accounts/login/")
+        assert _css(page, "#id_username", "borderTopColor") != "rgb(180, 35, 24)"
+        # "No account yet? Sign up." is one line of text.
+        switch = page.locator(".card .switch")
+        line_height = float(_css(page, ".card .switch", "lineHeight").removesuffix("px"))
+        assert switch.bounding_box()["height"] < 1.5 * line_height
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "not the password")
+        page.click("button[type=submit]")
+        error = page.locator(".form-error")
+        error.wait_for()
+        assert "correct username and password" in error.inner_text()
+        assert _css(page, ".form-error", "color") == "rgb(180, 35, 24)"
+        assert float(_css(page, ".form-error", "fontSize").removesuffix("px")) >= 16
+        _shoot(page, "signin-error", width)
+        page.goto(f"{base}/accounts/login/")
+        _shoot(page, "signin", width)
+
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{base}/chat/lobby/")
+        _wait_open(page)
+        switch_button = page.locator("#room-form button").bounding_box()
+        assert switch_button["x"] + switch_button["width"] <= width
+        _shoot(page, "chat", width)
+
+        page.goto(f"{base}/admin/websockets_app/websocketsession/")
+        assert page.locator("#result_list tbody tr").count() >= 3
+        _shoot(page, "admin-sessions", width)
+        if width >= 1280:  # every column in view, beside the navigation and the filters, without scrolling
+            assert page.eval_on_selector("#changelist .results", "e => e.scrollWidth - e.clientWidth") <= 0
+
+        icon = page.request.get(f"{base}/favicon.ico")
+        assert icon.status == 200
+        assert icon.headers["content-type"].startswith("image/")
+        context.close()

@@ -10,7 +10,9 @@ the "before" snapshot is taken once. The examples run in an inner ``@given`` fun
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +41,20 @@ EXCLUDED_FROM_SNAPSHOT = frozenset(
 )
 
 CONTEXT = FakeLambdaContext()
+
+
+def hostile_examples(environ: dict[str, str] = os.environ) -> int:
+    """How many events the four generated suites push through the handler together: HOSTILE_EXAMPLES, 10000 in CI
+    (.ci/run), 2000 by default so that ``make test`` stays quick."""
+    raw = environ.get("HOSTILE_EXAMPLES", "").strip() or "2000"
+    if not raw.isdigit() or int(raw) < 20:
+        raise ValueError(f"HOSTILE_EXAMPLES must be a whole number of at least 20, not {raw!r}")
+    return int(raw)
+
+
+# Each suite's share of the examples (of 10000: 5000, 2500, 2000 and 500).
+SHARES = {"websocket": 0.5, "websocket-live": 0.25, "http": 0.2, "malformed": 0.05}
+EXAMPLES = {kind: max(1, round(hostile_examples() * share)) for kind, share in SHARES.items()}
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
@@ -138,21 +154,25 @@ def world(settings, django_user_model) -> dict[str, Any]:
 
 
 def test_websocket_events_to_the_site_view(world):
-    run_examples("websocket", hostile.websocket_events(), max_examples=5000)
+    run_examples("websocket", hostile.websocket_events(), max_examples=EXAMPLES["websocket"])
 
 
 def test_messages_and_disconnects_on_live_connections(world):
     """Half the connection ids name a session of the world, so handlers are selected and messages counted."""
-    run_examples("websocket-live", hostile.websocket_events(("MESSAGE", "MESSAGE", "DISCONNECT")), max_examples=2500)
+    run_examples(
+        "websocket-live",
+        hostile.websocket_events(("MESSAGE", "MESSAGE", "DISCONNECT")),
+        max_examples=EXAMPLES["websocket-live"],
+    )
 
 
 def test_http_api_events(world):
-    run_examples("http", hostile.http_events(), max_examples=2000)
+    run_examples("http", hostile.http_events(), max_examples=EXAMPLES["http"])
 
 
 def test_events_that_are_barely_websocket_events(world):
     """Top-level fields of the wrong type and event types API Gateway never sends."""
-    run_examples("malformed", hostile.malformed_events(), max_examples=500)
+    run_examples("malformed", hostile.malformed_events(), max_examples=EXAMPLES["malformed"])
 
 
 # -- what the generated events found -----------------------------------------------------------------------------
@@ -164,3 +184,23 @@ def test_a_message_its_handler_refuses_changes_no_row(world, settings):
     result = handler(message_event({"action": "join", "room": "bad\nname"}, connection_id=CONNECTION_ID), CONTEXT)
     assert result["statusCode"] == 400
     assert describe_changes(before, take_snapshot(snapshot_models())) == []
+
+
+# -- how many examples -------------------------------------------------------------------------------------------
+
+
+def test_the_example_count_is_settable_and_ci_runs_the_full_ten_thousand():
+    assert hostile_examples({}) == 2000
+    assert hostile_examples({"HOSTILE_EXAMPLES": " 300 "}) == 300
+    for bad in ("ten", "-5", "1e4", "19"):
+        with pytest.raises(ValueError, match="HOSTILE_EXAMPLES must be a whole number"):
+            hostile_examples({"HOSTILE_EXAMPLES": bad})
+    full = hostile_examples({"HOSTILE_EXAMPLES": "10000"})
+    assert {kind: round(full * share) for kind, share in SHARES.items()} == {
+        "websocket": 5000,
+        "websocket-live": 2500,
+        "http": 2000,
+        "malformed": 500,
+    }
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "export HOSTILE_EXAMPLES=10000" in ci.splitlines()

@@ -22,12 +22,15 @@ def test_the_largest_function_is_counted_with_the_layer(tmp_path):
 
 def test_over_the_limit_fails(tmp_path, capsys):
     assert main([str(build_dir(tmp_path, 39, 2)), "--limit-mb", "40"]) == 1
-    assert json.loads(capsys.readouterr().out)["within_limit"] is False
+    report = json.loads(capsys.readouterr().out)
+    assert (report["within_limit"], report["headroom_mb"]) == (False, -1.0)
 
 
 def test_within_the_limit_passes(tmp_path, capsys):
     assert main([str(build_dir(tmp_path, 10, 2)), "--limit-mb", "40"]) == 0
-    assert json.loads(capsys.readouterr().out)["unzipped_mb"]["largest_function_with_layer"] == 12.0
+    report = json.loads(capsys.readouterr().out)
+    assert report["unzipped_mb"]["largest_function_with_layer"] == 12.0
+    assert report["headroom_mb"] == 28.0
 
 
 def test_a_missing_build_is_a_clear_error(tmp_path, capsys):

@@ -13,6 +13,8 @@ import pytest
 
 from tests.browser import chromium_browser
 
+pytestmark = pytest.mark.browser
+
 CLIENT_JS = Path(__file__).resolve().parent.parent / "websockets_app" / "static" / "websockets_app" / "ws-client.js"
 ORIGIN = "http://127.0.0.1:9"
 SOCKET_URL = "ws://127.0.0.1:9/production?stage=keep"

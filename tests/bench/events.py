@@ -4,7 +4,9 @@ that needs no database (an untrusted POST to the WebSocket URL, refused by the v
 
     .venv/bin/python tests/bench/events.py [--events 5000]
 
-Target: >= 1,000 MESSAGE events/s on one core, 2 queries each.
+Targets, judged in the run: a MESSAGE event costs at most 3x the CPU of that refused request (the database work
+and the view's handler on top of the same middleware and URL resolution), 2 queries each; events per second are
+reported as information (about 1,500/s on one core of a 2-core x86 machine under load).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.common import WS_DOMAIN, bench_env, emit, prepare, seed_token
+from tests.bench.common import WS_DOMAIN, bench_env, emit, judged, prepare, seed_token, target
 
-TARGET_EVENTS_PER_SECOND = 1000
+TARGET_COST_VS_BASELINE = 3.0
 TARGET_QUERIES = 2
 
 
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     base_wall, base_cpu = (base_wall + base_wall2) / 2, (base_cpu + base_cpu2) / 2
 
     per_second = args.events / msg_wall
+    cost = msg_cpu / base_cpu
     result = {
         "benchmark": "events",
         "events": args.events,
@@ -92,11 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         "queries_per_message": queries_per_event,
         "baseline_requests_per_second": round(args.events / base_wall),
         "baseline_cpu_us_per_request": round(base_cpu / args.events * 1e6),
-        "message_cost_vs_baseline": round(msg_cpu / base_cpu, 2),
+        "message_cost_vs_baseline": round(cost, 2),
+        "message_rate_vs_baseline": round(base_wall / msg_wall, 2),
         "statuses": sorted(statuses),
-        "target_events_per_second": TARGET_EVENTS_PER_SECOND,
-        "ok": per_second >= TARGET_EVENTS_PER_SECOND and queries_per_event == TARGET_QUERIES and statuses == {200, 403},
     }
+    targets = [
+        target("message_cpu_vs_baseline", round(cost, 2), at_most=TARGET_COST_VS_BASELINE),
+        target("queries_per_message", queries_per_event, at_most=TARGET_QUERIES),
+        target("unexpected_statuses", len(statuses ^ {200, 403}), at_most=0),
+    ]
+    result = judged(result, targets)
     workdir.cleanup()
     return emit(result)
 

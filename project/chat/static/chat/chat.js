@@ -70,6 +70,7 @@ list.scrollTop = list.scrollHeight;
 
 function enterRoom(room) {
   roomName.textContent = room;
+  roomInput.placeholder = room; // the field shows the room this page is in now
   chatInput.placeholder = `Say something to ${room}`;
   document.title = document.title.replace(/^[^·]*·/, `${room} ·`);
   list.replaceChildren(); // the new room's history arrives once the new connection is open
