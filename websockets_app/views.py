@@ -555,10 +555,20 @@ class WebSocketTokenView(LoginRequiredMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            issued = issue_token(request.user, request.session.session_key)
+            issued = issue_token(request.user, self._session_key(request))
         except RateLimited as exc:
             logger.warning("WebSocket token refused: rate limit reached", extra={"user_id": request.user.pk})
             refusal = JsonResponse({"error": "Too many token requests; try again later."}, status=429)
             refusal["Retry-After"] = str(exc.retry_after)
             return refusal
         return JsonResponse({"token": issued.token, "expires_in": issued.expires_in})
+
+    @staticmethod
+    def _session_key(request: HttpRequest) -> str:
+        """The request's session key; a user authenticated without a session (HTTP auth, a header-token middleware)
+        gets one, sent as a cookie with this response, so the token can be bound to it as TOKEN_REQUIRES_SESSION
+        expects."""
+        if request.session.session_key is None:
+            request.session.save()
+            request.session.modified = True  # SessionMiddleware sends the cookie only for a modified session
+        return request.session.session_key
