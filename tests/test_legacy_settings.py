@@ -207,3 +207,19 @@ def test_manage_py_check_names_every_original_setting_with_its_replacement(tmp_p
     assert "AKIAEXAMPLE" not in output
     assert "legacy-secret-access-key" not in output
     assert "a-gateway-secret" not in output
+
+
+def test_original_only_view_attributes_are_reported_as_having_no_effect():
+    class PortedView(WebSocketView):
+        ALLOW_UNLISTED_CHANNELS = False
+        CHECK_PERMISSIONS_ON_CONNECT = True
+        MAX_BODY_SIZE = 1024
+
+    found = [m for m in check_view_legacy_attributes() if "PortedView" in m.msg]
+    assert [m.id for m in found] == ["websockets_app.I002"] * 3
+    assert [m.msg.split(".")[-2].split(" ")[0] for m in found] == [
+        "ALLOW_UNLISTED_CHANNELS",
+        "CHECK_PERMISSIONS_ON_CONNECT",
+        "MAX_BODY_SIZE",
+    ]
+    assert all("no effect here" in m.msg and m.hint for m in found)

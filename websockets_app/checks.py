@@ -294,9 +294,22 @@ _LEGACY_UNITS = {
 }
 
 
+# View attributes of the original package that this app has no use for, and why.
+_LEGACY_VIEW_ATTRIBUTES = {
+    "ALLOW_UNLISTED_CHANNELS": "There is no channel permission table: decide who may join in connect() or a handler.",
+    "CHECK_PERMISSIONS_ON_CONNECT": "permissions_required / all_permissions_required are always checked on connect.",
+    "CHECK_CONNECT_USERAGENT": "Requests are trusted from API Gateway's request context or the integration secret.",
+    "expected_useragent_prefix": "Requests are trusted from API Gateway's request context or the integration secret.",
+    "required_connection_headers": "Use required_headers (HTTP integrations; the Lambda event is trusted as it is).",
+    "MAX_BODY_SIZE": "Messages over API Gateway's 128 KB are refused (400) for every view.",
+    "EXCEPTION_MAIL_INTERVAL": "No mail is sent: see SEND_EXCEPTION_MAIL.",
+}
+
+
 @register(Tags.compatibility)
 def check_view_legacy_attributes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """A ported view that still asks for exception mail learns that none is sent, and what to use instead."""
+    """A ported view that still sets an attribute only the original package reads learns that it has no effect here;
+    one that asks for exception mail, that none is sent and what to use instead."""
     from websockets_app.views import WebSocketView
 
     messages: list[CheckMessage] = []
@@ -304,6 +317,15 @@ def check_view_legacy_attributes(app_configs: Any = None, **kwargs: Any) -> list
     while pending:
         view = pending.pop()
         pending.extend(view.__subclasses__())
+        for name in sorted(set(vars(view)) & set(_LEGACY_VIEW_ATTRIBUTES)):
+            messages.append(
+                Info(
+                    f"{view.__module__}.{view.__qualname__}.{name} is an attribute of the original package's view; it "
+                    "has no effect here.",
+                    hint=_LEGACY_VIEW_ATTRIBUTES[name],
+                    id=f"{CHECK_ID}.I002",
+                )
+            )
         if vars(view).get("SEND_EXCEPTION_MAIL"):
             messages.append(
                 Info(
