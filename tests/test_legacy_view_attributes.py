@@ -4,6 +4,7 @@ MAX_CHANNEL_NAME_LENGTH the view's own channel rule."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -37,6 +38,11 @@ class LimitedView(WebSocketView):
     RATE_LIMIT_WINDOW_MINUTES = 5
 
 
+class BurstLimitedView(WebSocketView):
+    USE_WS_TOKEN = False
+    RATE_LIMIT_MAX_ATTEMPTS = 7
+
+
 class UnlimitedView(WebSocketView):
     USE_WS_TOKEN = False
     RATE_LIMIT_ENABLED = False
@@ -56,6 +62,7 @@ urlpatterns = [
     path("pinned/<slug:route>", PinnedView.as_view()),
     path("elsewhere/<slug:route>", PinnedElsewhereView.as_view()),
     path("limited/<slug:route>", LimitedView.as_view()),
+    path("burst/<slug:route>", BurstLimitedView.as_view()),
     path("unlimited/<slug:route>", UnlimitedView.as_view()),
     path("channels/<slug:route>", ChannelRuleView.as_view()),
 ]
@@ -134,6 +141,17 @@ def test_a_view_can_switch_the_connection_limit_off(settings, api):
     serve(settings, "unlimited", CONNECT_RATE_LIMIT_IP_ATTEMPTS=1, CONNECT_RATE_LIMIT_USER_ATTEMPTS=1)
     assert [handler(connect_event(f"c{n}="), None)["statusCode"] for n in range(3)] == [200, 200, 200]
     assert ConnectionRateLimit.objects.count() == 3  # still recorded
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_against_a_views_own_limit_admits_exactly_that_limit(settings):
+    from tests.test_security_concurrency import connect_concurrently
+
+    serve(settings, "burst", CONNECT_RATE_LIMIT_IP_ATTEMPTS=100)
+    statuses = connect_concurrently([connect_event(f"burst-{n}=") for n in range(40)])
+    assert statuses == Counter({200: 7, 429: 33})
+    assert WebSocketSession.objects.count() == 7
+    assert ConnectionRateLimit.objects.filter(successful=True).count() == 7
 
 
 # -- CHANNEL_NAME_PATTERN / MAX_CHANNEL_NAME_LENGTH ------------------------------------------------------------------
