@@ -276,7 +276,8 @@ def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                         "Keys in a settings file end up in version control, error reports and settings dumps, and "
                         "long-lived keys outlive their need. Remove it; give the Lambda function or the machine an "
                         "IAM role, or use the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables or a "
-                        "named profile (WEBSOCKETS['AWS_PROFILE'])."
+                        "named profile (WEBSOCKETS['AWS_PROFILE']). If another app reads it (django-storages does), "
+                        "add websockets_app.W011 to SILENCED_SYSTEM_CHECKS instead."
                     ),
                     id=f"{CHECK_ID}.W011",
                 )
