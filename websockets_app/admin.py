@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 
 from django.contrib import admin, messages
@@ -75,6 +76,10 @@ def sync_routes_after_commit(
             logger.warning("%s: %s failed for %s: %s", actor, what, name, exc)
             hint = " Update API Gateway removes it." if step is provisioning.delete_route else ""
             model_admin.message_user(request, f"{what} failed for {name}: {exc}.{hint}", messages.ERROR)
+        except Exception as exc:
+            # A bug or an outage, not an AWS refusal: this route's failure, never the other routes' (or a 500).
+            log_unexpected(route.api_gateway, exc, "%s: %s failed unexpectedly for %s", actor, what, name)
+            model_admin.message_user(request, f"{what} failed for {name}: {unexpected(exc)}.", messages.ERROR)
         else:
             logger.info("%s: %s succeeded for %s", actor, what, name)
             model_admin.message_user(request, f"{what} succeeded for {name}.", messages.SUCCESS)
@@ -86,6 +91,28 @@ def sync_routes_after_commit(
             run(provisioning.deploy_route, route, "Deploy route")
 
     transaction.on_commit(sync)
+
+
+def unexpected(exc: Exception, *, details: bool = True) -> str:
+    """What an operator is told about an unexpected error: its class only (its message may carry a secret)."""
+    text = f"unexpected error ({type(exc).__name__})"
+    return f"{text}; the server log has the details" if details else text
+
+
+def log_unexpected(gateway: ApiGateway, exc: Exception, message: str, *args: object) -> None:
+    """Log the error with its traceback, the gateway's integration secret masked (a message may carry it)."""
+    details = "".join(traceback.format_exception(exc))
+    if gateway.integration_secret:
+        details = details.replace(gateway.integration_secret, "[secret]")
+    logger.error(f"{message}\n%s", *args, details)
+
+
+def record_unexpected_failure(gateway: ApiGateway, reason: str) -> None:
+    """Show the failure on the row, as a provisioning error is; a failure to record it is only logged."""
+    try:
+        ApiGateway.objects.filter(pk=gateway.pk).update(provisioning_error=reason)
+    except Exception:
+        logger.exception("Could not record the failure on %r", gateway.api_name)
 
 
 ROUTE_SET_BY_AWS = ("deployed", "integration_id", "route_id")
@@ -199,6 +226,11 @@ class ApiGatewayAdmin(admin.ModelAdmin):
             except provisioning.ProvisioningError as exc:
                 logger.warning("%s: %s failed for %r: %s", actor, what, gateway.api_name, exc)
                 self.message_user(request, f"{what} failed for {gateway.api_name!r}: {exc}", messages.ERROR)
+            except Exception as exc:
+                # A bug or an outage, not an AWS refusal: reported on this row, and the next rows still run.
+                log_unexpected(gateway, exc, "%s: %s failed unexpectedly for %r", actor, what, gateway.api_name)
+                self.message_user(request, f"{what} failed for {gateway.api_name!r}: {unexpected(exc)}", messages.ERROR)
+                record_unexpected_failure(gateway, f"{what}: {unexpected(exc, details=False)}")
             else:
                 logger.info("%s: %s succeeded for %r: %s", actor, what, gateway.api_name, "; ".join(steps or ()))
                 self.message_user(request, f"{what} succeeded for {gateway.api_name!r}.", messages.SUCCESS)

@@ -7,10 +7,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import connections
 
-from websockets_app.conf import DEFAULTS
+from websockets_app.conf import (
+    DEFAULTS,
+    LEGACY_KEY_MAXIMUM,
+    LEGACY_KEYS,
+    LEGACY_PROJECT_SETTINGS,
+    UNREAD_LEGACY_KEYS,
+    UNREAD_LEGACY_SETTINGS,
+    is_positive_int,
+    legacy_region_source,
+)
 from websockets_app.origins import Origin
 from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH
 
@@ -37,7 +46,8 @@ def check_websockets_settings(app_configs: Any = None, **kwargs: Any) -> list[Ch
         return [_error(1, "settings.WEBSOCKETS must be a dict.")]
 
     messages: list[CheckMessage] = []
-    for key in sorted(set(raw) - set(DEFAULTS)):
+    # The original package's lower-case keys are reported by check_legacy_settings, each with its replacement.
+    for key in sorted(set(raw) - set(DEFAULTS) - set(LEGACY_KEYS) - set(UNREAD_LEGACY_KEYS), key=str):
         messages.append(
             Warning(
                 f"settings.WEBSOCKETS has an unknown key {key!r}; it is ignored.",
@@ -202,3 +212,146 @@ def _messaging_errors(raw: dict[str, Any]) -> list[CheckMessage]:
     if not _is_int_between(raw.get("FANOUT_BATCH_SIZE", DEFAULTS["FANOUT_BATCH_SIZE"]), 1, 10000):
         messages.append(_error(10, "WEBSOCKETS['FANOUT_BATCH_SIZE'] must be an integer from 1 to 10000."))
     return messages
+
+
+# -- settings of django-aws-api-gateway-websockets --------------------------------------------------------------------
+
+
+def _replacement(keys: tuple[str, ...]) -> str:
+    return " and ".join(f"WEBSOCKETS['{key}']" for key in keys)
+
+
+@register(Tags.compatibility)
+def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every setting name of the original package: honoured with a deprecation warning naming its replacement, or
+    reported as not read and why. Messages never include a value."""
+    raw = getattr(settings, "WEBSOCKETS", {})
+    raw = raw if isinstance(raw, dict) else {}
+    messages: list[CheckMessage] = []
+    region_source = legacy_region_source()
+    for name, key in LEGACY_PROJECT_SETTINGS.items():
+        if not hasattr(settings, name):
+            continue
+        if key in raw:
+            state = f"it is ignored because WEBSOCKETS['{key}'] is set"
+        elif key == "AWS_REGION" and region_source not in (None, name):
+            state = f"it is ignored because {region_source} is set and is read first"
+        elif not (isinstance(getattr(settings, name), str) and getattr(settings, name)):
+            state = "it is empty or not a string, so it is ignored"
+        else:
+            state = f"it is read as WEBSOCKETS['{key}'] for now" + _LEGACY_SCOPE.get(name, "")
+        messages.append(
+            Warning(
+                f"settings.{name} is the original package's name (django-aws-api-gateway-websockets); {state}.",
+                hint=f"Rename it to WEBSOCKETS['{key}'].",
+                id=f"{CHECK_ID}.W010",
+            )
+        )
+    for key, replacement in LEGACY_KEYS.items():
+        if key not in raw:
+            continue
+        shadowed = [new for new in replacement if new in raw]
+        if not is_positive_int(raw[key], LEGACY_KEY_MAXIMUM[key]):
+            messages.append(
+                _error(
+                    30,
+                    f"WEBSOCKETS['{key}'] (the original package's name) must be a whole number from 1 to "
+                    f"{LEGACY_KEY_MAXIMUM[key]}; it is ignored until fixed.",
+                    f"Replace it with {_replacement(replacement)}.",
+                )
+            )
+            continue
+        state = (
+            f"it is ignored where {_replacement(tuple(shadowed))} is set"
+            if shadowed
+            else f"it is read as {_replacement(replacement)} for now"
+        )
+        messages.append(
+            Warning(
+                f"WEBSOCKETS['{key}'] is the original package's name; {state}.",
+                hint=f"Replace it with {_replacement(replacement)}{_LEGACY_UNITS.get(key, '')}.",
+                id=f"{CHECK_ID}.W010",
+            )
+        )
+    for key, reason in UNREAD_LEGACY_KEYS.items():
+        if key in raw:
+            messages.append(
+                Warning(
+                    f"WEBSOCKETS['{key}'] (the original package's setting) is not read.",
+                    hint=f"Remove it: {reason}.",
+                    id=f"{CHECK_ID}.W012",
+                )
+            )
+    for name in UNREAD_LEGACY_SETTINGS:
+        if hasattr(settings, name):
+            messages.append(
+                Warning(
+                    f"settings.{name} is not read: this app never takes AWS credentials from the settings file.",
+                    hint=(
+                        "Keys in a settings file end up in version control, error reports and settings dumps, and "
+                        "long-lived keys outlive their need. Remove it; give the Lambda function or the machine an "
+                        "IAM role, or use the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables or a "
+                        "named profile (WEBSOCKETS['AWS_PROFILE']). If another app reads it (django-storages does), "
+                        "add websockets_app.W011 to SILENCED_SYSTEM_CHECKS instead."
+                    ),
+                    id=f"{CHECK_ID}.W011",
+                )
+            )
+    profile = raw.get("AWS_PROFILE")
+    if profile is not None and not (isinstance(profile, str) and profile):
+        messages.append(_error(31, "WEBSOCKETS['AWS_PROFILE'] must be a profile name, or None."))
+    return messages
+
+
+_LEGACY_SCOPE = {"AWS_IAM_PROFILE": " (by provisioning only: sends use the runtime's credentials)"}
+_LEGACY_UNITS = {
+    "token_rate_limit_per_minute": " (the window is 60 seconds unless TOKEN_RATE_LIMIT_WINDOW_SECONDS is set)",
+    "rate_limit_window_minutes": " (in seconds: minutes x 60)",
+}
+
+
+# View attributes of the original package that this app has no use for, and why.
+_LEGACY_VIEW_ATTRIBUTES = {
+    "ALLOW_UNLISTED_CHANNELS": "There is no channel permission table: decide who may join in connect() or a handler.",
+    "CHECK_PERMISSIONS_ON_CONNECT": "permissions_required / all_permissions_required are always checked on connect.",
+    "CHECK_CONNECT_USERAGENT": "Requests are trusted from API Gateway's request context or the integration secret.",
+    "expected_useragent_prefix": "Requests are trusted from API Gateway's request context or the integration secret.",
+    "required_connection_headers": "Use required_headers (HTTP integrations; the Lambda event is trusted as it is).",
+    "MAX_BODY_SIZE": "Messages over API Gateway's 128 KB are refused (400) for every view.",
+    "EXCEPTION_MAIL_INTERVAL": "No mail is sent: see SEND_EXCEPTION_MAIL.",
+}
+
+
+@register(Tags.compatibility)
+def check_view_legacy_attributes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A ported view that still sets an attribute only the original package reads learns that it has no effect here;
+    one that asks for exception mail, that none is sent and what to use instead."""
+    from websockets_app.views import WebSocketView
+
+    messages: list[CheckMessage] = []
+    pending = list(WebSocketView.__subclasses__())
+    while pending:
+        view = pending.pop()
+        pending.extend(view.__subclasses__())
+        for name in sorted(set(vars(view)) & set(_LEGACY_VIEW_ATTRIBUTES)):
+            messages.append(
+                Info(
+                    f"{view.__module__}.{view.__qualname__}.{name} is an attribute of the original package's view; it "
+                    "has no effect here.",
+                    hint=_LEGACY_VIEW_ATTRIBUTES[name],
+                    id=f"{CHECK_ID}.I002",
+                )
+            )
+        if vars(view).get("SEND_EXCEPTION_MAIL"):
+            messages.append(
+                Info(
+                    f"{view.__module__}.{view.__qualname__}.SEND_EXCEPTION_MAIL is set, but no mail is ever sent.",
+                    hint=(
+                        "A failing handler is logged once (logger 'websockets_app.views', with its connection and "
+                        "handler) and reported through got_request_exception. To be mailed, add "
+                        "django.utils.log.AdminEmailHandler to that logger; then remove the attribute."
+                    ),
+                    id=f"{CHECK_ID}.I001",
+                )
+            )
+    return sorted(messages, key=lambda message: message.msg)

@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_URL": None,
     # Region of the API Gateway APIs. None means the Lambda runtime's AWS_REGION (or AWS_DEFAULT_REGION).
     "AWS_REGION": None,
+    # Named profile (~/.aws/config) for provisioning (the admin actions and commands, run where an operator's
+    # config files exist). None: botocore's usual chain. Sends always use the runtime's chain (the Lambda role),
+    # where no profile exists.
+    "AWS_PROFILE": None,
     # Most posts in flight at once during one send; also the size of the HTTP connection pool per endpoint.
     # At ~20 ms per post, 200 in flight allow ~10,000 posts/s, API Gateway's default account limit.
     "SEND_CONCURRENCY": 200,
@@ -94,7 +98,9 @@ class WebSocketSettings:
         if name not in DEFAULTS:
             raise AttributeError(f"Unknown WEBSOCKETS setting: {name}")
         if self._cache is None:
-            self._cache = {**DEFAULTS, **{k: v for k, v in self.user_settings.items() if k in DEFAULTS}}
+            explicit = {k: v for k, v in self.user_settings.items() if k in DEFAULTS}
+            # The original package's names fill in only what the new keys leave unset.
+            self._cache = {**DEFAULTS, **legacy_values(explicit), **explicit}
         return self._cache[name]
 
     @property
@@ -109,7 +115,94 @@ class WebSocketSettings:
 ws_settings = WebSocketSettings()
 
 
+# -- settings of django-aws-api-gateway-websockets (the package this app replaces) ------------------------------------
+# Each name the original reads is either honoured here (translated to its replacement, with a deprecation warning
+# from checks.py) or reported by checks.py as not read. None is ever silently ignored.
+
+# Project-level settings that are honoured, and the WEBSOCKETS key that replaces each (first match wins).
+LEGACY_PROJECT_SETTINGS: dict[str, str] = {
+    "AWS_GATEWAY_REGION_NAME": "AWS_REGION",
+    "AWS_REGION_NAME": "AWS_REGION",
+    "AWS_IAM_PROFILE": "AWS_PROFILE",
+}
+# Lower-case WEBSOCKETS keys that are honoured, and the keys that replace them.
+LEGACY_KEYS: dict[str, tuple[str, ...]] = {
+    "token_expiry_seconds": ("TOKEN_EXPIRY_SECONDS",),
+    # "per minute": the window is 60 seconds unless TOKEN_RATE_LIMIT_WINDOW_SECONDS says otherwise.
+    "token_rate_limit_per_minute": ("TOKEN_RATE_LIMIT_ATTEMPTS", "TOKEN_RATE_LIMIT_WINDOW_SECONDS"),
+    # The original applies one cap to the client IP and to the user alike.
+    "rate_limit_max_attempts": ("CONNECT_RATE_LIMIT_IP_ATTEMPTS", "CONNECT_RATE_LIMIT_USER_ATTEMPTS"),
+    "rate_limit_window_minutes": ("CONNECT_RATE_LIMIT_WINDOW_SECONDS",),
+}
+# Largest value each honoured key accepts: the replacement's own bound (windows up to a day).
+LEGACY_KEY_MAXIMUM: dict[str, int] = {
+    "token_expiry_seconds": 86400,
+    "token_rate_limit_per_minute": 10**6,
+    "rate_limit_max_attempts": 10**6,
+    "rate_limit_window_minutes": 1440,
+}
+# Lower-case WEBSOCKETS keys that are not read, and what does their job here.
+UNREAD_LEGACY_KEYS: dict[str, str] = {
+    "gateway_secret": (
+        "each ApiGateway row has its own generated integration secret (HTTP integrations), and Lambda events are "
+        "trusted from their request context; run 'Update API Gateway' so the integrations send it"
+    ),
+    "allowed_integration_hosts": (
+        "integration URLs are set only by staff in the admin and must be https:// URLs (checked before any AWS call)"
+    ),
+    "push_changes_to_aws": (
+        "saving a row never changes AWS; the admin actions and the createApiGateway/updateApiGateway commands do"
+    ),
+}
+# Project-level settings that are deliberately not read.
+UNREAD_LEGACY_SETTINGS: dict[str, str] = {
+    "AWS_ACCESS_KEY_ID": "AWS credentials",
+    "AWS_SECRET_ACCESS_KEY": "AWS credentials",
+}
+
+
+def is_positive_int(value: Any, maximum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= maximum
+
+
+def legacy_region_source() -> str | None:
+    """The first of the original's region settings that holds a region name, or None."""
+    for name in ("AWS_GATEWAY_REGION_NAME", "AWS_REGION_NAME"):
+        value = getattr(settings, name, None)
+        if isinstance(value, str) and value:
+            return name
+    return None
+
+
+def legacy_values(explicit: dict[str, Any]) -> dict[str, Any]:
+    """The values the original package's settings give to the keys ``explicit`` (the new WEBSOCKETS keys) leaves
+    unset. A legacy value that is not valid is left out (checks.py reports it) and the default applies."""
+    values: dict[str, Any] = {}
+    region = legacy_region_source()
+    if region is not None:
+        values["AWS_REGION"] = getattr(settings, region)
+    profile = getattr(settings, "AWS_IAM_PROFILE", None)
+    if isinstance(profile, str) and profile:
+        values["AWS_PROFILE"] = profile
+    raw = getattr(settings, "WEBSOCKETS", {})
+    raw = raw if isinstance(raw, dict) else {}
+    for key, maximum in LEGACY_KEY_MAXIMUM.items():
+        value = raw.get(key)
+        if not is_positive_int(value, maximum):
+            continue
+        if key == "token_rate_limit_per_minute":
+            values.update(TOKEN_RATE_LIMIT_ATTEMPTS=value, TOKEN_RATE_LIMIT_WINDOW_SECONDS=60)
+        elif key == "rate_limit_window_minutes":
+            values["CONNECT_RATE_LIMIT_WINDOW_SECONDS"] = value * 60
+        else:
+            values.update(dict.fromkeys(LEGACY_KEYS[key], value))
+    return {key: value for key, value in values.items() if key not in explicit}
+
+
+LEGACY_SETTING_NAMES = frozenset({"WEBSOCKETS", *LEGACY_PROJECT_SETTINGS, *UNREAD_LEGACY_SETTINGS})
+
+
 @receiver(setting_changed)
 def _reload_on_change(*, setting: str, **kwargs: Any) -> None:
-    if setting == "WEBSOCKETS":
+    if setting in LEGACY_SETTING_NAMES:
         ws_settings.reload()

@@ -16,10 +16,14 @@ and in the template::
 
 The URL comes from ``WEBSOCKETS["CLIENT_URL"]``, so one setting decides where every page connects; the browser gets
 a fresh single-use token from the token endpoint before each connect (``ws-client.js`` does that).
+
+``AddWebSocketRouteToContextMixin`` and ``AppChannelWebSocketMixin`` are the original package's mixins
+(django-aws-api-gateway-websockets), kept for ported templates that read ``api_gateway_route`` and ``channel_name``.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -27,6 +31,7 @@ from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 
 from websockets_app.conf import ws_settings
+from websockets_app.models import ApiGatewayAdditionalRoute
 from websockets_app.validators import validate_channel_name
 
 
@@ -85,3 +90,47 @@ class WebSocketContextMixin:
         context = super().get_context_data(**kwargs)  # type: ignore[misc]
         context.update(self.get_websocket_context())
         return context
+
+
+# -- the template mixins of django-aws-api-gateway-websockets, for ported pages ----------------------------------------
+
+
+class AddWebSocketRouteToContextMixin:
+    """Adds ``api_gateway_route`` and ``channel_name`` to the context, as the original package's mixin does.
+
+    ``api_gateway_route`` is the ``ApiGatewayAdditionalRoute`` whose route key is ``websocket_route_key`` (its
+    ``api_gateway`` loaded with it, in one query), or None. A channel name that is not valid is a 404.
+    """
+
+    # The additional route the page's messages use; override it unless a route keyed "default" exists.
+    websocket_route_key: str = "default"
+    channel_name: str = ""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        if self.channel_name:
+            try:
+                validate_channel_name(self.channel_name)
+            except ValidationError as exc:
+                raise Http404("No such channel.") from exc
+        context["api_gateway_route"] = (
+            ApiGatewayAdditionalRoute.objects.filter(route_key=self.websocket_route_key)
+            .select_related("api_gateway")
+            .first()
+        )
+        context["channel_name"] = self.channel_name
+        return context
+
+
+class AppChannelWebSocketMixin(AddWebSocketRouteToContextMixin):
+    """The channel and the route key are the name of the package that holds the view's module (``chat`` for
+    ``chat/views.py``); ``app_channel_override``, when set, replaces the channel only."""
+
+    app_channel_override: str | None = None
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        module = sys.modules[type(self).__module__]
+        app_name = module.__package__ or module.__name__.rpartition(".")[0]
+        self.websocket_route_key = app_name
+        self.channel_name = self.app_channel_override or app_name
+        return super().get_context_data(**kwargs)

@@ -269,6 +269,8 @@ class ApiGatewayAdditionalRoute(models.Model):
     )
     integration_id = models.CharField(max_length=32, blank=True, default="", editable=False)
     route_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    # The route's "$default" route response, which sends the handler's reply back to the client.
+    route_response_id = models.CharField(max_length=32, blank=True, default="", editable=False)
     deployed = models.BooleanField(default=False, editable=False, help_text="Live in the API's stage.")
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -49,7 +50,13 @@ from websockets_app.messaging import MAX_PAYLOAD_BYTES
 from websockets_app.models import WebSocketSession
 from websockets_app.origins import origin_allowed
 from websockets_app.permissions import PermissionRule, rule_of
-from websockets_app.rate_limits import RateLimited, admit_connection, mark_refused, record_refused_connection
+from websockets_app.rate_limits import (
+    ConnectionLimits,
+    RateLimited,
+    admit_connection,
+    mark_refused,
+    record_refused_connection,
+)
 from websockets_app.redaction import (
     QUERY_TOKENS_ENVIRON_KEY,
     REDACTED,
@@ -58,7 +65,7 @@ from websockets_app.redaction import (
     register_token_parameter,
 )
 from websockets_app.tokens import consume_token, issue_token
-from websockets_app.validators import validate_channel_name
+from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH, validate_channel_name
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +114,21 @@ class WebSocketView(View):
     message_rate_limit: ClassVar[int | _FromSettings | None] = FROM_SETTINGS
     message_rate_limit_window_seconds: ClassVar[int | _FromSettings] = FROM_SETTINGS
 
+    # -- view attributes of django-aws-api-gateway-websockets, with the original's meaning -------------------------
+    # Pin the view to one API: an event from any other API id is a 403 that writes nothing. None: every API this
+    # project trusts reaches the view.
+    aws_api_gateway_id: ClassVar[str | None] = None
+    # This view's connection rate limit: attempts per client IP and per user (0: the WEBSOCKETS settings) within a
+    # window in minutes (0: the settings). False lifts both limits; attempts are still recorded.
+    RATE_LIMIT_ENABLED: ClassVar[bool] = True
+    RATE_LIMIT_MAX_ATTEMPTS: ClassVar[int] = 0
+    RATE_LIMIT_WINDOW_MINUTES: ClassVar[int] = 0
+    # The channel names this view accepts (?channel= on connect, change_channel), in place of
+    # WEBSOCKETS["CHANNEL_NAME_PATTERN"] (which must match the whole name) and WEBSOCKETS["CHANNEL_NAME_MAX_LENGTH"].
+    # None: the settings.
+    CHANNEL_NAME_PATTERN: ClassVar[str | re.Pattern[str] | None] = None
+    MAX_CHANNEL_NAME_LENGTH: ClassVar[int | None] = None
+
     # as_view(debug=True) records why a request was refused in self.debug_log.
     debug: bool = False
 
@@ -118,6 +140,7 @@ class WebSocketView(View):
         cls._allowed_handlers = _allowed_handlers(cls)
         register_token_parameter(cls.token_query_parameter)  # the log formatters redact its values too
         _check_message_rate_limit(cls)
+        _check_legacy_attributes(cls)
 
     # -- request lifecycle ---------------------------------------------------------------------------------------
 
@@ -137,6 +160,8 @@ class WebSocketView(View):
         self.gateway_context = GatewayContext.from_request(request)
         if not self.gateway_context.trusted:
             return self._refuse(403, "not from API Gateway (no trusted request context or integration secret)")
+        if self.aws_api_gateway_id is not None and self.gateway_context.api_id != self.aws_api_gateway_id:
+            return self._refuse(403, "event from an API this view is not pinned to (aws_api_gateway_id)")
         if request.method != "POST":
             return self.http_method_not_allowed(request, *args, **kwargs)
         try:
@@ -169,13 +194,13 @@ class WebSocketView(View):
                 raise PermissionDenied("origin not allowed")
             if request.GET.get("channel"):
                 # Before the token is spent: a client with a typo in the channel keeps its token.
-                validate_channel_name(request.GET["channel"])
+                self._validate_channel(request.GET["channel"])
             if self.USE_WS_TOKEN:
                 request.user = self._user_from_token(request)
         except (BadRequest, PermissionDenied, ValidationError):
             record_refused_connection(address)
             raise
-        attempt = admit_connection(address, request.user)
+        attempt = admit_connection(address, request.user, self._connection_limits())
         try:
             self.check_permissions(request.user)
             response = self.connect(request, *args, **kwargs)
@@ -254,7 +279,7 @@ class WebSocketView(View):
         """Record the new connection. Override to add checks and call ``super().connect(...)`` to keep the record."""
         requested_channel = request.GET.get("channel", "")
         if requested_channel:
-            validate_channel_name(requested_channel)  # before anything is written, the gateway's row included
+            self._validate_channel(requested_channel)  # before anything is written, the gateway's row included
         gateway = self.gateway_context.get_gateway()
         channel = requested_channel or gateway.default_channel_name
         user = request.user if request.user.is_authenticated else None
@@ -326,7 +351,7 @@ class WebSocketView(View):
         """Move this connection to another channel (validated; one UPDATE)."""
         if self.websocket_session is None:
             raise ValueError("change_channel() needs a connected session (call it from a message handler).")
-        validate_channel_name(channel_name)
+        self._validate_channel(channel_name)
         WebSocketSession.objects.filter(pk=self.websocket_session.pk).update(
             channel_name=channel_name, updated_on=timezone.now()
         )
@@ -347,6 +372,37 @@ class WebSocketView(View):
         request.GET = redacted_query
         request.META["QUERY_STRING"] = redact_query_string(request.META.get("QUERY_STRING", ""), names={name})
         return token
+
+    def _connection_limits(self) -> ConnectionLimits | None:
+        """This view's connection limits (RATE_LIMIT_* attributes); None: the WEBSOCKETS settings as they are."""
+        cls = type(self)
+        if cls.RATE_LIMIT_ENABLED and not cls.RATE_LIMIT_MAX_ATTEMPTS and not cls.RATE_LIMIT_WINDOW_MINUTES:
+            return None
+        limits = ConnectionLimits.from_settings()
+        if not cls.RATE_LIMIT_ENABLED:
+            return ConnectionLimits(ip_attempts=None, user_attempts=None, window_seconds=limits.window_seconds)
+        attempts = cls.RATE_LIMIT_MAX_ATTEMPTS
+        return ConnectionLimits(
+            ip_attempts=attempts or limits.ip_attempts,
+            user_attempts=attempts or limits.user_attempts,
+            window_seconds=cls.RATE_LIMIT_WINDOW_MINUTES * 60 or limits.window_seconds,
+        )
+
+    def _validate_channel(self, channel_name: object) -> None:
+        """The view's own channel rule (CHANNEL_NAME_PATTERN, MAX_CHANNEL_NAME_LENGTH), else the settings'."""
+        cls = type(self)
+        if cls.CHANNEL_NAME_PATTERN is None and cls.MAX_CHANNEL_NAME_LENGTH is None:
+            validate_channel_name(channel_name)
+            return
+        max_length = cls.MAX_CHANNEL_NAME_LENGTH or min(ws_settings.CHANNEL_NAME_MAX_LENGTH, CHANNEL_NAME_COLUMN_LENGTH)
+        pattern = cls.CHANNEL_NAME_PATTERN if cls.CHANNEL_NAME_PATTERN is not None else ws_settings.CHANNEL_NAME_PATTERN
+        # The messages never repeat the value or the pattern: they may reach a client.
+        if not isinstance(channel_name, str) or not channel_name:
+            raise ValidationError("A channel name must be a non-empty string.")
+        if len(channel_name) > max_length:
+            raise ValidationError(f"A channel name is at most {max_length} characters.")
+        if not re.fullmatch(pattern, channel_name):
+            raise ValidationError("The channel name has characters that are not allowed.")
 
     def _check_required_headers(self, request: HttpRequest) -> None:
         for header in [*self.required_headers, *self.additional_required_headers]:
@@ -454,6 +510,32 @@ def _check_message_rate_limit(cls: type[WebSocketView]) -> None:
         )
 
 
+def _check_legacy_attributes(cls: type[WebSocketView]) -> None:
+    """The original package's view attributes, checked when the class is defined (a typo fails at import)."""
+    api_id = cls.aws_api_gateway_id
+    if api_id is not None and not (isinstance(api_id, str) and re.fullmatch(r"[a-z0-9]{1,32}", api_id)):
+        raise ImproperlyConfigured(
+            f"{cls.__name__}.aws_api_gateway_id must be an API id such as 'a1b2c3d4e5', or None."
+        )
+    if not isinstance(cls.RATE_LIMIT_ENABLED, bool):
+        raise ImproperlyConfigured(f"{cls.__name__}.RATE_LIMIT_ENABLED must be True or False.")
+    for name, maximum in (("RATE_LIMIT_MAX_ATTEMPTS", 10**6), ("RATE_LIMIT_WINDOW_MINUTES", 1440)):
+        value = getattr(cls, name)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum):
+            raise ImproperlyConfigured(f"{cls.__name__}.{name} must be 0 (the settings) or from 1 to {maximum}.")
+    length = cls.MAX_CHANNEL_NAME_LENGTH
+    if length is not None and not (_is_positive_int(length) and length <= CHANNEL_NAME_COLUMN_LENGTH):
+        raise ImproperlyConfigured(
+            f"{cls.__name__}.MAX_CHANNEL_NAME_LENGTH must be from 1 to {CHANNEL_NAME_COLUMN_LENGTH}, or None."
+        )
+    pattern = cls.CHANNEL_NAME_PATTERN
+    try:
+        if pattern is not None:
+            re.compile(pattern)
+    except (TypeError, re.error) as exc:
+        raise ImproperlyConfigured(f"{cls.__name__}.CHANNEL_NAME_PATTERN must be a regular expression.") from exc
+
+
 def _is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -473,10 +555,20 @@ class WebSocketTokenView(LoginRequiredMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            issued = issue_token(request.user, request.session.session_key)
+            issued = issue_token(request.user, self._session_key(request))
         except RateLimited as exc:
             logger.warning("WebSocket token refused: rate limit reached", extra={"user_id": request.user.pk})
             refusal = JsonResponse({"error": "Too many token requests; try again later."}, status=429)
             refusal["Retry-After"] = str(exc.retry_after)
             return refusal
         return JsonResponse({"token": issued.token, "expires_in": issued.expires_in})
+
+    @staticmethod
+    def _session_key(request: HttpRequest) -> str:
+        """The request's session key; a user authenticated without a session (HTTP auth, a header-token middleware)
+        gets one, sent as a cookie with this response, so the token can be bound to it as TOKEN_REQUIRES_SESSION
+        expects."""
+        if request.session.session_key is None:
+            request.session.save()
+            request.session.modified = True  # SessionMiddleware sends the cookie only for a modified session
+        return request.session.session_key

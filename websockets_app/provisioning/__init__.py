@@ -147,10 +147,12 @@ def delete_route(route: ApiGatewayAdditionalRoute) -> list[str]:
                 IntegrationId=route.integration_id,
             )
             run.did(f"deleted the {key} integration")
-        route.integration_id = route.route_id = ""
+        route.integration_id = route.route_id = route.route_response_id = ""
         route.deployed = False
         # The row may be gone already (the admin deletes it first); then there is nothing to record.
-        ApiGatewayAdditionalRoute.objects.filter(pk=route.pk).update(integration_id="", route_id="", deployed=False)
+        ApiGatewayAdditionalRoute.objects.filter(pk=route.pk).update(
+            integration_id="", route_id="", route_response_id="", deployed=False
+        )
         if gateway.stage_created:
             deploy(run)
 

@@ -92,17 +92,31 @@ def builtin_slot(run: Run, route_key: str) -> RouteSlot:
 def additional_slot(run: Run, route: ApiGatewayAdditionalRoute) -> RouteSlot:
     def store(ids: dict[str, str]) -> None:
         route.integration_id, route.route_id = ids.get("integration", ""), ids.get("route", "")
-        route.save(update_fields=["integration_id", "route_id", "updated_on"])
+        route.route_response_id = ids.get("response", "")
+        route.save(update_fields=["integration_id", "route_id", "route_response_id", "updated_on"])
 
     route.api_gateway = run.gateway  # one copy of the gateway for the whole run
-    ids = {"integration": route.integration_id, "route": route.route_id}
+    ids = {"integration": route.integration_id, "route": route.route_id, "response": route.route_response_id}
     return RouteSlot(route.route_key, ids, store, route.target_url)
+
+
+# Routes whose handler's reply goes back to the client, as template.yaml's $default: every route but $connect and
+# $disconnect gets the route response selection expression "$default" and a "$default" route response. Without
+# them API Gateway drops what the integration returns.
+ONE_WAY_ROUTE_KEYS = frozenset({"$connect", "$disconnect"})
+ROUTE_RESPONSE_KEY = "$default"
+
+
+def two_way(route_key: str) -> bool:
+    return route_key not in ONE_WAY_ROUTE_KEYS
 
 
 def sync_route(run: Run, slot: RouteSlot) -> None:
     """Create or update one route and its integration, replacing the integration when its type changes."""
     integration_id, replaced = _sync_integration(run, slot)
     _sync_route_target(run, slot, f"integrations/{integration_id}")
+    if two_way(slot.route_key):
+        _sync_route_response(run, slot)
     if replaced:
         run.call_tolerating(
             NOT_FOUND,
@@ -151,6 +165,7 @@ def _sync_integration(run: Run, slot: RouteSlot) -> tuple[str, str]:
 def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
     """Point the route at ``target``, creating the route (or adopting an unrecorded one) when needed."""
     gateway, apigw, key = run.gateway, run.apigw, slot.route_key
+    replies = {"RouteResponseSelectionExpression": ROUTE_RESPONSE_KEY} if two_way(key) else {}
 
     def retarget(route_id: str, tolerate: frozenset[str] = frozenset()) -> Any:
         return run.call_tolerating(
@@ -161,6 +176,7 @@ def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
             RouteId=route_id,
             RouteKey=key,
             Target=target,
+            **replies,
         )
 
     route_id = slot.ids.get("route", "")
@@ -178,6 +194,7 @@ def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
             ApiId=gateway.api_id,
             RouteKey=key,
             Target=target,
+            **replies,
         )
         if created is None:
             # The route exists but its id was never recorded (a run stopped in between): adopt and retarget it.
@@ -185,8 +202,45 @@ def _sync_route_target(run: Run, slot: RouteSlot, target: str) -> None:
             retarget(route_id)
         else:
             route_id = created["RouteId"]
-        slot.set(route=route_id)
+        slot.set(route=route_id, response="")  # a new route has no route response of ours yet
         run.did(f"created the {key} route")
+
+
+def _sync_route_response(run: Run, slot: RouteSlot) -> None:
+    """Make sure the route has its "$default" route response (created on update too, for routes made without)."""
+    gateway, apigw, key = run.gateway, run.apigw, slot.route_key
+    route_id, response_id = slot.ids["route"], slot.ids.get("response", "")
+    if response_id:
+        current = run.call_tolerating(
+            NOT_FOUND,
+            f"read route response ({key})",
+            apigw.get_route_response,
+            ApiId=gateway.api_id,
+            RouteId=route_id,
+            RouteResponseId=response_id,
+        )
+        if current is not None:
+            return
+    created = run.call_tolerating(
+        ALREADY_EXISTS,
+        f"create route response ({key})",
+        apigw.create_route_response,
+        ApiId=gateway.api_id,
+        RouteId=route_id,
+        RouteResponseKey=ROUTE_RESPONSE_KEY,
+    )
+    if created is None:
+        # The route already has one that was never recorded (made outside Django, or by a run that stopped).
+        listed = run.call(
+            f"list route responses ({key})", apigw.get_route_responses, ApiId=gateway.api_id, RouteId=route_id
+        )
+        found = [item for item in listed.get("Items", []) if item.get("RouteResponseKey") == ROUTE_RESPONSE_KEY]
+        if not found:
+            raise ProvisioningError(f"create route response ({key}) failed: AWS reported a conflict but has none")
+        slot.set(response=found[0]["RouteResponseId"])
+        return
+    slot.set(response=created["RouteResponseId"])
+    run.did(f"created the {key} route response")
 
 
 def find_route_id(run: Run, route_key: str) -> str:

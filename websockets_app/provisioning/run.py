@@ -17,6 +17,10 @@ def make_client(service: str, region: str) -> Any:
     """A boto3 client; the one seam between this module and AWS (tests replace it)."""
     import boto3
 
+    from websockets_app.conf import ws_settings
+
+    if ws_settings.AWS_PROFILE:
+        return boto3.Session(profile_name=ws_settings.AWS_PROFILE).client(service, region_name=region)
     return boto3.client(service, region_name=region)
 
 
