@@ -31,6 +31,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from websockets_app.conf import ws_settings
 from websockets_app.models import (
     DEFAULT_STAGE_NAME,
     ApiGateway,
@@ -39,6 +40,7 @@ from websockets_app.models import (
     IntegrationType,
     WebSocketSession,
 )
+from websockets_app.rate_limits import bucket_seconds, rate_limited_address
 from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH, is_valid_connection_id
 
 LEGACY_APP = "django_aws_api_gateway_websockets"
@@ -102,6 +104,22 @@ SESSION_COLUMNS = (
 )
 ATTEMPT_COLUMNS = ("id", "ip_address", "user_id", "attempt_time", "successful")
 ATTEMPT_BATCH = 1000
+
+
+@dataclass
+class Bucket:
+    """The legacy attempts that fall in one of this app's rate-limit buckets."""
+
+    last_attempt: datetime
+    successful: int = 0
+    refused: int = 0
+
+    def add(self, successful: bool, attempt_time: datetime) -> None:
+        if successful:
+            self.successful += 1
+        else:
+            self.refused += 1
+        self.last_attempt = max(self.last_attempt, attempt_time)
 
 
 @dataclass
@@ -400,32 +418,46 @@ class Command(BaseCommand):
             self.note(report, outcome, what)
 
     def import_attempts(self, legacy: LegacyTables, report: TableReport) -> None:
-        """The history of connection attempts: rows are appended, never changed. Rows have no identity of their own,
-        so each distinct attempt is imported as many times as the legacy table holds it, less the copies already
-        here: a second run adds nothing."""
-        legacy_attempts: Counter[tuple[str, Any, datetime, bool]] = Counter()
+        """The history of connection attempts, folded into this app's counters as if they had been counted live: one
+        row per counted address (an IPv6 client by its network), user and bucket of a tenth of
+        ``CONNECT_RATE_LIMIT_WINDOW_SECONDS``. A bucket row already here is raised to the legacy counts, never past
+        them, so a second run changes nothing. Counts in the report are bucket rows, not attempts."""
+        length = bucket_seconds(ws_settings.CONNECT_RATE_LIMIT_WINDOW_SECONDS)
+        buckets: dict[tuple[str, Any, datetime], Bucket] = {}
         for row in legacy.rows("attempts", ATTEMPT_COLUMNS):
             attempt_time = as_datetime(row.get("attempt_time"))
             if attempt_time is None:
                 self.note(report, "skipped", f"attempt {row['id']}", "no attempt time")
                 continue
-            legacy_attempts[
-                (text(row["ip_address"]), row.get("user_id"), attempt_time, bool(row.get("successful")))
-            ] += 1
+            try:
+                address = rate_limited_address(text(row["ip_address"]))
+            except ValueError:
+                self.note(report, "skipped", f"attempt {row['id']}", "not an IP address")
+                continue
+            epoch = int(attempt_time.timestamp())
+            bucket_start = datetime.fromtimestamp(epoch - epoch % length, tz=UTC)
+            bucket = buckets.setdefault((address, row.get("user_id"), bucket_start), Bucket(last_attempt=attempt_time))
+            bucket.add(bool(row.get("successful")), attempt_time)
         manager = ConnectionRateLimit.objects.using(self.alias)
-        pending: list[ConnectionRateLimit] = []
-        for (ip_address, user_id, attempt_time, successful), wanted in legacy_attempts.items():
-            values = {
-                "ip_address": ip_address,
-                "user_id": user_id,
-                "attempt_time": attempt_time,
-                "successful": successful,
-            }
-            present = min(manager.filter(**values).count(), wanted)
-            report.counts["unchanged"] += present
-            report.counts["created"] += wanted - present
-            pending += [ConnectionRateLimit(**values) for _ in range(wanted - present)]
-            if len(pending) >= ATTEMPT_BATCH:
-                manager.bulk_create(pending)
-                pending = []
-        manager.bulk_create(pending)
+        for (address, user_id, bucket_start), bucket in buckets.items():
+            what = f"attempts of {address} from {bucket_start:%Y-%m-%d %H:%M:%S}"
+            existing = manager.filter(ip_address=address, user_id=user_id, bucket_start=bucket_start).first()
+            if existing is None:
+                manager.create(
+                    ip_address=address,
+                    user_id=user_id,
+                    bucket_start=bucket_start,
+                    last_attempt=bucket.last_attempt,
+                    successful=bucket.successful,
+                    refused=bucket.refused,
+                )
+                self.note(report, "created", what)
+            elif existing.successful >= bucket.successful and existing.refused >= bucket.refused:
+                self.note(report, "unchanged", what)
+            else:
+                manager.filter(pk=existing.pk).update(
+                    successful=max(existing.successful, bucket.successful),
+                    refused=max(existing.refused, bucket.refused),
+                    last_attempt=max(existing.last_attempt, bucket.last_attempt),
+                )
+                self.note(report, "updated", what)

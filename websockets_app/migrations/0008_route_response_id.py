@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('websockets_app', '0006_session_message_window'),
+        ('websockets_app', '0007_rate_limit_buckets'),
     ]
 
     operations = [
