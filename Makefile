@@ -88,6 +88,11 @@ BENCHES := coldstart events fanout local_gateway
 bench: install  ## Run the benchmarks (JSON, each beside its baseline); fails if a target is missed
 	@status=0; for bench in $(BENCHES); do $(BIN)/python tests/bench/$$bench.py || status=1; done; exit $$status
 
+# The README's picture, taken from the real stack (local gateway, handlers, Chromium) as the browser tests do.
+.PHONY: screenshots
+screenshots: install  ## Retake docs/images/chat.png, the README's screenshot of the chat
+	REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/screenshots.py -q
+
 invoke: migrate  ## Run infra/events/$(EVENT).json (every sample without EVENT) through the Lambda handler
 	@if [ -x $(SAM) ] && docker info >/dev/null 2>&1; then \
 		for event in $$($(BIN)/python -m infra.invoke --list $(EVENT)); do \
