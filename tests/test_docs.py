@@ -154,10 +154,9 @@ def _check_management_command(command: Command, arguments: list[str]) -> None:
 
 
 @functools.cache
-def _help_works(module: str) -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, timeout=60, check=False
-    )
+def _help_works(module_or_script: str) -> bool:
+    program = [module_or_script] if module_or_script.endswith(".py") else ["-m", module_or_script]
+    done = subprocess.run([sys.executable, *program, "--help"], cwd=ROOT, capture_output=True, timeout=60, check=False)
     return done.returncode == 0
 
 
@@ -165,10 +164,16 @@ def _check_python(command: Command, arguments: list[str]) -> None:
     if arguments[:1] == ["manage.py"]:
         _check_management_command(command, arguments[1:])
         return
+    if arguments and arguments[0].endswith(".py"):
+        script = arguments[0]
+        assert (ROOT / script).is_file(), f"{command}: {script} does not exist"
+        assert _help_works(script), f"{command}: python {script} --help fails"
+        _check_paths(command, arguments[1:])
+        return
     if arguments[:1] == ["-c"] and len(arguments) == 2:
         compile(arguments[1], "<python -c>", "exec")
         return
-    assert arguments[:1] == ["-m"], f"{command}: expected python -m, -c or manage.py"
+    assert arguments[:1] == ["-m"], f"{command}: expected python -m, -c, a script or manage.py"
     assert len(arguments) > 1, f"{command}: python -m without a module"
     module, options = arguments[1], arguments[2:]
     assert importlib.util.find_spec(module) is not None, f"{command}: no module {module}"
@@ -232,6 +237,7 @@ def test_every_command_in_the_docs_is_current(command):
         "python -m no_such_module",
         "python -m infra.local --no-such-option",
         ".venv/bin/python -m pytest tests/test_no_such_file.py",
+        ".venv/bin/python tests/bench/no_such_bench.py",
         ".venv/bin/no-such-tool",
         "sudo rm -rf /",
     ],
