@@ -103,6 +103,11 @@ local: migrate  ## Run the site and its WebSocket API on http://$(HOST):$(PORT) 
 bench: install  ## Run the benchmarks: JSON, each judged by ratios to its own baseline, then "N of M targets met"
 	$(BIN)/python -m tests.bench
 
+# The README's picture, taken from the real stack (local gateway, handlers, Chromium) as the browser tests do.
+.PHONY: screenshots
+screenshots: install  ## Retake docs/images/chat.png, the README's screenshot of the chat
+	REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/screenshots.py -q
+
 # On a throwaway SQLite database (never the developer's): the samples create users, tokens and sessions.
 invoke: install  ## Run infra/events/$(EVENT).json (every sample without EVENT) through the Lambda handler
 	@if [ -x $(SAM) ] && docker info >/dev/null 2>&1; then \

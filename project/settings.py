@@ -1,7 +1,7 @@
 """Django settings, read from the environment (12-factor).
 
-Every value that differs between a laptop, CI and AWS comes from an environment variable; the README's
-configuration table lists them. Production refuses to start without ``DJANGO_SECRET_KEY``.
+Every value that differs between a laptop, CI and AWS comes from an environment variable; docs/configuration.md
+lists them. Production refuses to start without ``DJANGO_SECRET_KEY``.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ WEBSOCKETS: dict[str, object] = {
         # e.g. "https://example.com,https://.example.com"; unset: no Origin check (manage.py check --deploy warns).
         "ALLOWED_ORIGINS": env_list("WEBSOCKETS_ALLOWED_ORIGINS", []) or None,
         # False when the WebSocket domain does not receive the site's session cookie: the token alone then
-        # authenticates (see the README's "WebSocket tokens").
+        # authenticates (see "WebSocket tokens" in docs/security.md).
         "TOKEN_REQUIRES_SESSION": env_bool("WEBSOCKETS_TOKEN_REQUIRES_SESSION", True),
         # Where browsers open the socket (the WebSocket API's stage URL or custom domain; ws://127.0.0.1:8001
         # locally); pages using websockets_app.mixins.WebSocketContextMixin need it.
@@ -200,9 +200,9 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Management commands an operator may run inside Lambda with {"manage": "<command line>"} (infra.commands): each
-# entry is a command with the arguments it may take ("[--flag]" optional, "<int>" / "<name>" a value; see the
-# README's "Management commands"). A plain name allows the command without arguments. migrate only moves forward:
-# something destructive such as "migrate <name> zero" needs an entry of its own.
+# entry is a command with the arguments it may take ("[--flag]" optional, "<int>" / "<name>" a value; see
+# "Management commands" in docs/admin-and-commands.md). A plain name allows the command without arguments. migrate
+# only moves forward: something destructive such as "migrate <name> zero" needs an entry of its own.
 LAMBDA_MANAGE_COMMANDS = env_list(
     "LAMBDA_MANAGE_COMMANDS",
     [

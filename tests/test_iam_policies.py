@@ -125,7 +125,7 @@ def test_sending_covers_post_info_and_close_on_connections_of_the_named_api_only
     }
 
 
-def test_the_readme_explains_every_placeholder():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_explain_every_placeholder():
+    provisioning = (ROOT / "docs" / "provisioning.md").read_text()
     for placeholder in PLACEHOLDERS:
-        assert f"`{placeholder}`" in readme
+        assert f"`{placeholder}`" in provisioning

@@ -14,7 +14,7 @@ WSGI folds ``X-WebSocket-Event-Type`` and ``x_websocket_event_type`` into one en
 twice with commas, so a client header could stand in for one the integration adds. A request on which any
 integration header is ambiguous is a 400: here where the environ shows it (a comma, which none of their values
 ever holds), and in the Lambda HTTP entry point (``infra.http``), which sees the raw header names. Behind any other
-server, the server must drop header names with underscores (see the README's Security section).
+server, the server must drop header names with underscores (see docs/security.md).
 """
 
 from __future__ import annotations
