@@ -119,8 +119,8 @@ invoke: install  ## Run infra/events/$(EVENT).json (every sample without EVENT) 
 		scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && export DATABASE_URL="sqlite:///$$scratch/invoke.sqlite3" DJANGO_DEBUG=1 && \
 		echo "On a throwaway database: $$DATABASE_URL" && \
 		$(BIN)/python manage.py migrate --noinput --verbosity 0 && $(BIN)/python -m infra.invoke $(EVENT) && \
-		{ [ -n "$(EVENT)" ] && [ "$(EVENT)" != sqs-batch ] || echo "sqs-batch logs a WARNING and an ERROR on purpose: its \
-	sends fail (no Management API answers here) and its second record is not a fan-out batch (a partial batch failure)."; }; \
+		{ [ -n "$(EVENT)" ] && [ "$(EVENT)" != sqs-batch ] || echo "sqs-batch logs two ERRORs on purpose: its first record \
+	names an endpoint no gateway here has and its second is not a fan-out batch; both are dropped unsent."; }; \
 	fi
 
 sam: $(SAM)  ## Install AWS SAM CLI into $(SAM_VENV) (not into .venv)

@@ -212,7 +212,7 @@ def test_invoke_runs_on_a_throwaway_database_and_names_the_warnings_it_provokes(
     )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "On a throwaway database: sqlite:///" in done.stdout
-    assert "sqs-batch logs a WARNING and an ERROR on purpose" in done.stdout
+    assert "sqs-batch logs two ERRORs on purpose" in done.stdout
     assert not developer_db.exists()
 
 
