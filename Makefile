@@ -25,13 +25,13 @@ BUILD_DIR := .aws-sam/build
 MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
-.PHONY: help install browser test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
+.PHONY: help install browser pgbouncer test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
 	build-DependenciesLayer $(addprefix build-,$(FUNCTIONS))
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: $(STAMP) browser  ## Create .venv and install the pinned dependencies (and Chromium for browser tests)
+install: $(STAMP) browser pgbouncer  ## Create .venv and install the pinned dependencies (Chromium, PgBouncer for tests)
 
 # Debian's Chromium, which the browser tests drive through Playwright (no browser download from elsewhere).
 browser:
@@ -41,6 +41,15 @@ browser:
 			export DEBIAN_FRONTEND=noninteractive; \
 			$$apt install -y -q chromium >/dev/null || { $$apt update -q >/dev/null && $$apt install -y -q chromium >/dev/null; }; \
 		else echo "Chromium is not installed (apt-get install chromium): the browser tests will be skipped."; fi; }
+
+# Debian's PgBouncer, which tests/test_pgbouncer.py starts in transaction mode in front of PostgreSQL (for RDS Proxy).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+		if [ "$$(id -u)" = 0 ]; then apt=apt-get; elif command -v sudo >/dev/null 2>&1; then apt="sudo apt-get"; fi; \
+		if [ -n "$${apt:-}" ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			$$apt install -y -q pgbouncer >/dev/null || { $$apt update -q >/dev/null && $$apt install -y -q pgbouncer >/dev/null; }; \
+		else echo "PgBouncer is not installed (apt-get install pgbouncer): the pooler test will be skipped."; fi; }
 
 # Re-installs only when a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
