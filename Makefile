@@ -25,7 +25,8 @@ BUILD_DIR := .aws-sam/build
 MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
-.PHONY: help install browser pgbouncer test test-postgres lint format local migrate bench clean sam build deploy invoke logs \
+.PHONY: help install browser pgbouncer test test-postgres lint format local migrate createsuperuser bench clean sam build \
+	deploy invoke logs \
 	build-DependenciesLayer $(addprefix build-,$(FUNCTIONS))
 
 help:  ## List the targets
@@ -78,8 +79,19 @@ ifeq ($(ENV),)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
 else
 	$(MAKE) --no-print-directory sam
-	$(SAM) remote invoke ManageFunction --config-env $(ENV) --event '{"manage": "migrate --noinput"}'
+	set -o pipefail; $(SAM) remote invoke ManageFunction --config-env $(ENV) --output text \
+		--event '{"manage": "migrate --noinput"}' | $(BIN)/python -m infra.remote_result
 endif
+
+# The first admin of the deployed stack: its password is generated in Lambda and stored in Secrets Manager under
+# <stack>/admin/<USERNAME>; neither this command line nor the event nor any output holds it (infra/first_admin.py).
+createsuperuser: install sam  ## Create the first admin on the deployed stack: ENV=... USERNAME=... EMAIL=...
+	@test -n "$(ENV)" && test -n "$(USERNAME)" && test -n "$(EMAIL)" || \
+		{ echo "Usage: make createsuperuser ENV=staging USERNAME=admin EMAIL=admin@example.com"; exit 2; }
+	@set -o pipefail; event=$$($(BIN)/python -c 'import json, sys; print(json.dumps({"create_admin": \
+		{"username": sys.argv[1], "email": sys.argv[2]}}))' '$(USERNAME)' '$(EMAIL)') && \
+	$(SAM) remote invoke ManageFunction --config-env $(ENV) --output text --event "$$event" \
+		| $(BIN)/python -m infra.remote_result
 
 LOCAL := $(BIN)/python -m infra.local --host $(HOST) --http-port $(PORT) --ws-port $(WS_PORT)
 
@@ -118,8 +130,9 @@ build: install sam  ## sam build: the package for python3.12 arm64, then its siz
 	@test -n "$(LAMBDA_PYTHON)" || { echo "python3.12 not found: it is needed to build the Lambda package; skipping sam build."; exit 0; } ; \
 	$(SAM) build && $(BIN)/python -m infra.package_size $(BUILD_DIR) --limit-mb $(MAX_PACKAGE_MB)
 
-deploy: build  ## sam deploy --config-env $(ENV) (default, staging, production; see samconfig.toml)
+deploy: build  ## sam deploy --config-env $(ENV) (default, staging, production; see samconfig.toml), then migrate it
 	$(SAM) deploy --config-env $(or $(ENV),default)
+	$(MAKE) --no-print-directory migrate ENV=$(or $(ENV),default)
 
 logs: sam  ## sam logs of the stack (FUNCTION=WebSocketFunction narrows it), following new lines
 	$(SAM) logs --config-env $(or $(ENV),default) $(if $(FUNCTION),--name $(FUNCTION)) --tail

@@ -65,8 +65,13 @@ def cleanup_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands."""
+    """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands;
+    ``{"create_admin": {"username": ..., "email": ...}}`` creates the first admin (infra.first_admin)."""
     with observability.invocation("manage", context):
+        if isinstance(event, dict) and "create_admin" in event:
+            from infra.first_admin import create_admin
+
+            return create_admin(event["create_admin"])
         return run_command_line(command_line_of(event) if isinstance(event, dict) else None)
 
 
