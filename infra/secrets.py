@@ -58,7 +58,7 @@ def load_secrets(environ: MutableMapping[str, str] = os.environ) -> list[str]:
         raise SecretsError(f"{STORE_VARIABLE} must be one of {', '.join(STORES)}; got {store!r}.")
     values: dict[str, str] = {}
     if database_secret:
-        values.update(_database_credentials(database_secret))
+        values.update(read_database_credentials(database_secret))
     fetch = _fetcher(store)
     for target, name in wanted.items():
         try:
@@ -73,7 +73,7 @@ def load_secrets(environ: MutableMapping[str, str] = os.environ) -> list[str]:
     return sorted(values)
 
 
-def _database_credentials(secret: str) -> dict[str, str]:
+def read_database_credentials(secret: str) -> dict[str, str]:
     """``DATABASE_USER`` and ``DATABASE_PASSWORD`` from an RDS-managed secret (one Secrets Manager call)."""
     try:
         raw = _fetcher(SECRETS_MANAGER)(secret)

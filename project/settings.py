@@ -95,7 +95,8 @@ else:
         if not env_str(_required):
             raise ImproperlyConfigured(f"DATABASE_HOST is set but {_required} is not set.")
     _database = {
-        "ENGINE": "django.db.backends.postgresql",
+        # With credentials from the RDS-managed secret, a login refused after RDS rotated the password re-reads it.
+        "ENGINE": "infra.postgresql" if env_str("DATABASE_SECRET_ARN") else "django.db.backends.postgresql",
         "HOST": env_str("DATABASE_HOST"),
         "PORT": env_str("DATABASE_PORT", "5432"),
         "NAME": env_str("DATABASE_NAME"),
@@ -108,7 +109,7 @@ else:
     }
 DATABASES = {"default": _database}
 if DATABASE_POOLED:
-    if _database["ENGINE"] != "django.db.backends.postgresql":
+    if _database["ENGINE"] not in {"django.db.backends.postgresql", "infra.postgresql"}:
         raise ImproperlyConfigured("DATABASE_POOLED=1 needs a PostgreSQL database (DATABASE_URL or DATABASE_HOST).")
     _database["DISABLE_SERVER_SIDE_CURSORS"] = True
     _database.setdefault("OPTIONS", {})["prepare_threshold"] = None
