@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tomllib
@@ -313,7 +314,7 @@ def test_samconfig_has_three_environments_and_production_asks_before_changing():
         names.add(config[env]["global"]["parameters"]["stack_name"])
         deploy = config[env]["deploy"]["parameters"]
         assert deploy["capabilities"] == "CAPABILITY_IAM"
-        overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"].split())
+        overrides = dict(item.split("=", 1) for item in shlex.split(deploy["parameter_overrides"]))
         assert overrides["SecretKeyParameterName"].startswith(f"/django-websockets/{overrides['Stage']}/")
         assert deploy["confirm_changeset"] is (env == "production")
         assert config[env]["build"]["parameters"]["build_in_source"] is True
@@ -362,7 +363,7 @@ def test_every_function_has_a_log_group_with_a_retention(resources):
 def overrides_of(env: str) -> dict[str, str]:
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     text = config[env]["deploy"]["parameters"]["parameter_overrides"]
-    return dict(item.split("=", 1) for item in text.split())
+    return dict(item.split("=", 1) for item in shlex.split(text))  # SAM takes 'quoted values' as shlex does
 
 
 MODES: dict[str, dict[str, str]] = {
@@ -649,6 +650,9 @@ def test_samconfig_environments_deploy_a_stack_owned_database_and_production_poo
                 assert int(overrides[f"{function}ReservedConcurrency"]) > 0
         else:
             assert overrides.get("DatabaseMinCapacity", "0") == "0"  # pauses: an idle stack costs storage only
+            # Every cleanup job wakes the database: daily, so that it stays paused between them.
+            for schedule in ("SessionCleanupSchedule", "TokenCleanupSchedule", "StaleSessionSweepSchedule"):
+                assert overrides[schedule] == "rate(1 day)"
             assert overrides.get("RdsProxy", "disabled") == "disabled"
             assert overrides.get("DatabaseDeletionProtection", "false") == "false"
 
