@@ -200,3 +200,62 @@ def test_a_database_url_and_a_database_secret_together_are_refused_before_any_ca
     environ = {"DATABASE_URL_PARAMETER": "/app/database-url", "DATABASE_SECRET_ARN": "rds!x"}
     with pytest.raises(SecretsError, match="not both"):
         load_secrets(environ)
+
+
+ENTRY_WITH_CLUSTER = textwrap.dedent(
+    """
+    import json, boto3
+    from moto import mock_aws
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="eu-west-1")
+        ssm.put_parameter(Name="/app/secret-key", Value="from-ssm-" + "k" * 50, Type="SecureString")
+        sm = boto3.client("secretsmanager", region_name="eu-west-1")
+        secret = {"username": "django", "password": "p@ss:w/rd#1"}
+        arn = sm.create_secret(Name="rds!cluster-1", SecretString=json.dumps(secret))["ARN"]
+        import os
+        os.environ["DATABASE_SECRET_ARN"] = arn
+        import infra.handlers
+        from django.conf import settings
+        db = settings.DATABASES["default"]
+        print(json.dumps([db["ENGINE"], db["HOST"], db["NAME"], db["USER"], db["PASSWORD"], db["CONN_MAX_AGE"]]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_the_lambda_entry_module_builds_the_clusters_connection_from_its_managed_secret():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "AWS_", "WEBSOCKETS_", "CONN_"))
+    }
+    env.update(
+        {
+            # What template.yaml gives every function in DatabaseMode=aurora with RDS Proxy.
+            "DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key",
+            "DATABASE_URL": "",
+            "DATABASE_URL_PARAMETER": "",
+            "DATABASE_HOST": "proxy.internal",
+            "DATABASE_PORT": "5432",
+            "DATABASE_NAME": "django",
+            "DATABASE_POOLED": "1",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_WITH_CLUSTER], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [
+        "infra.postgresql",
+        "proxy.internal",
+        "django",
+        "django",
+        "p@ss:w/rd#1",
+        0,
+    ]

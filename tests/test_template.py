@@ -501,6 +501,8 @@ def test_with_an_owned_database_every_function_is_in_the_private_subnets_and_egr
             "SubnetIds": [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}],
             "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}],
         }
+        role = resources[resources[name]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        assert any("AWSLambdaVPCAccessExecutionRole" in sub_text(arn) for arn in role["ManagedPolicyArns"])  # ENIs
     private_route = resources["PrivateDefaultRoute"]["Properties"]
     assert private_route["NatGatewayId"] == {"Ref": "NatGateway"}
     assert resources["NatGateway"]["Properties"]["SubnetId"] == {"Ref": "PublicSubnet"}
