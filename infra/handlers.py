@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from infra.secrets import load_secrets
@@ -33,6 +35,29 @@ _websocket = make_websocket_handler(application)
 _http = build_http_handler(application, os.environ.get("LAMBDA_HTTP_ADAPTER") or "apig-wsgi")
 
 _log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _like_a_request() -> Iterator[None]:
+    """Recycle database connections around an invocation that is not an HTTP request, as Django does around one.
+
+    Without it a cleanup, operator or fan-out container keeps its connection for as long as it lives: a slot of the
+    pooler taken, and a database that pauses when idle kept awake. With CONN_MAX_AGE 0 the connection is closed at
+    the end; an unusable or expired one is replaced before work. A connection inside a transaction (a test's) is
+    left alone.
+    """
+    from django.db import connections
+
+    def recycle() -> None:
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
+
+    recycle()
+    try:
+        yield
+    finally:
+        recycle()
 
 
 def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -60,14 +85,14 @@ def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def cleanup_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge schedule -> the cleanup job it names (``{"cleanup": "sessions"}``), or every job."""
-    with observability.invocation("cleanup", context):
+    with observability.invocation("cleanup", context), _like_a_request():
         return run_cleanup(event if isinstance(event, dict) else {})
 
 
 def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands;
     ``{"create_admin": {"username": ..., "email": ...}}`` creates the first admin (infra.first_admin)."""
-    with observability.invocation("manage", context):
+    with observability.invocation("manage", context), _like_a_request():
         if isinstance(event, dict) and "create_admin" in event:
             from infra.first_admin import create_admin
 
@@ -79,7 +104,7 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch of fan-out sends -> posts to the Management API, answered with a partial batch response."""
     from infra.fanout import handle_fanout_batch  # imports the senders: only fan-out containers pay for them
 
-    with observability.invocation("fanout", context):
+    with observability.invocation("fanout", context), _like_a_request():
         return handle_fanout_batch(event, context)
 
 

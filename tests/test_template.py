@@ -569,6 +569,16 @@ def test_functions_find_the_cluster_by_plain_variables_and_its_credentials_by_se
         assert (env["DATABASE_URL_PARAMETER"], env["DATABASE_URL"]) == ("", "")
 
 
+def test_a_database_that_pauses_is_not_kept_awake_by_idle_containers():
+    # An idle container's open connection would keep the cluster from pausing: connections close after each event.
+    for name in FUNCTIONS:
+        assert environment_of(translated(MODES["aurora"]), name)["CONN_MAX_AGE"] == "0"
+        assert "CONN_MAX_AGE" not in environment_of(translated(MODES["external"]), name)
+        # Production stays warm (0.5 ACU) behind RDS Proxy, where DATABASE_POOLED=1 already means 0.
+        production = environment_of(translated(overrides_of("production")), name)
+        assert ("CONN_MAX_AGE" not in production, production["DATABASE_POOLED"]) == (True, "1")
+
+
 def test_with_rds_proxy_functions_connect_to_the_proxy_as_to_a_pooler():
     resources = translated(MODES["aurora-with-proxy"])
     for name in FUNCTIONS:
