@@ -25,8 +25,8 @@ BUILD_DIR := .aws-sam/build
 MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
-.PHONY: help install browser test test-fast test-postgres lint format local migrate bench clean sam build deploy invoke logs \
-	build-DependenciesLayer trim-layer $(addprefix build-,$(FUNCTIONS))
+.PHONY: help install browser pgbouncer test test-fast test-postgres lint format local migrate createsuperuser bench clean \
+	sam build deploy invoke logs build-DependenciesLayer trim-layer $(addprefix build-,$(FUNCTIONS))
 
 # The descriptions' $(NAME)s are printed with their values (command-line overrides included), an empty one as <NAME>.
 HELP_VARIABLES := $(sort $(patsubst $$(%),%,$(shell grep -ohE '^[a-z-]+:.*\#\# .*' $(MAKEFILE_LIST) | grep -oE '\$$\([A-Z_]+\)')))
@@ -55,6 +55,17 @@ browser: $(STAMP)
 		$(PLAYWRIGHT_INSTALL) || skip "Playwright could not download Chromium ($(PLAYWRIGHT_INSTALL))."; \
 	fi
 
+# Debian's PgBouncer, which tests/test_pgbouncer.py starts in transaction mode in front of PostgreSQL (standing in for
+# RDS Proxy); installed for the tests only and, like Chromium, never by asking for a password.
+pgbouncer:
+	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] && apt=apt-get || \
+			{ command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && apt="sudo -n apt-get"; }; }; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$apt install -y -q pgbouncer >/dev/null || { $$apt update -q >/dev/null && $$apt install -y -q pgbouncer >/dev/null; } \
+			|| echo "PgBouncer tests skipped: apt-get could not install pgbouncer."; \
+	else echo "PgBouncer tests skipped: pgbouncer is not installed (apt-get install pgbouncer, brew install pgbouncer)."; fi
+
 # Re-installs only when a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -64,13 +75,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 # The hostile-input suite generates HOSTILE_EXAMPLES events (CI: 10000; here 2000 unless set).
-test: install browser  ## Run the whole suite (SQLite; set DATABASE_URL for another database)
+test: install browser pgbouncer  ## Run the whole suite (SQLite; set DATABASE_URL for another database)
 	$(BIN)/python -m pytest
 
 test-fast: install  ## The quick loop: no browser, no subprocess-heavy tests, 200 generated hostile events
 	HOSTILE_EXAMPLES=$${HOSTILE_EXAMPLES:-200} $(BIN)/python -m pytest -m "not slow and not browser" -q
 
-test-postgres: install browser  ## Run the whole suite on PostgreSQL ($(POSTGRES_URL))
+test-postgres: install browser pgbouncer  ## Run the whole suite on PostgreSQL ($(POSTGRES_URL))
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest
 
 lint: install  ## ruff: lint and formatting
@@ -86,8 +97,19 @@ ifeq ($(ENV),)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
 else
 	$(MAKE) --no-print-directory sam
-	$(SAM) remote invoke ManageFunction --config-env $(ENV) --event '{"manage": "migrate --noinput"}'
+	set -o pipefail; $(SAM) remote invoke ManageFunction --config-env $(ENV) --output text \
+		--event '{"manage": "migrate --noinput"}' | $(BIN)/python -m infra.remote_result
 endif
+
+# The first admin of the deployed stack: its password is generated in Lambda and stored in Secrets Manager under
+# <stack>/admin/<USERNAME>; neither this command line nor the event nor any output holds it (infra/first_admin.py).
+createsuperuser: install sam  ## Create the first admin on the deployed stack: ENV=... USERNAME=... EMAIL=...
+	@test -n "$(ENV)" && test -n "$(USERNAME)" && test -n "$(EMAIL)" || \
+		{ echo "Usage: make createsuperuser ENV=staging USERNAME=admin EMAIL=admin@example.com"; exit 2; }
+	@set -o pipefail; event=$$($(BIN)/python -c 'import json, sys; print(json.dumps({"create_admin": \
+		{"username": sys.argv[1], "email": sys.argv[2]}}))' '$(USERNAME)' '$(EMAIL)') && \
+	$(SAM) remote invoke ManageFunction --config-env $(ENV) --output text --event "$$event" \
+		| $(BIN)/python -m infra.remote_result
 
 LOCAL := $(BIN)/python -m infra.local --host $(HOST) --http-port $(PORT) --ws-port $(WS_PORT)
 
@@ -134,8 +156,9 @@ build: install sam  ## sam build: the package for python3.12 arm64, then its siz
 	@test -n "$(LAMBDA_PYTHON)" || { echo "python3.12 not found: it is needed to build the Lambda package; skipping sam build."; exit 0; } ; \
 	$(SAM) build && $(BIN)/python -m infra.package_size $(BUILD_DIR) --limit-mb $(MAX_PACKAGE_MB)
 
-deploy: build  ## sam deploy --config-env $(ENV) (default, staging, production; see samconfig.toml)
+deploy: build  ## sam deploy --config-env $(ENV) (default, staging, production; see samconfig.toml), then migrate it
 	$(SAM) deploy --config-env $(or $(ENV),default)
+	$(MAKE) --no-print-directory migrate ENV=$(or $(ENV),default)
 
 logs: sam  ## sam logs of the stack (FUNCTION=WebSocketFunction narrows it), following new lines
 	$(SAM) logs --config-env $(or $(ENV),default) $(if $(FUNCTION),--name $(FUNCTION)) --tail

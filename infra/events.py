@@ -27,7 +27,7 @@ def event_kind(event: Any) -> str | None:
             return HTTP
     if isinstance(event.get("httpMethod"), str) and isinstance(event.get("path"), str):  # REST API v1, ALB
         return HTTP
-    if "manage" in event or "_serverless-wsgi" in event:
+    if "manage" in event or "_serverless-wsgi" in event or "create_admin" in event:
         return MANAGE
     records = event.get("Records")
     if isinstance(records, list) and records and all(_is_sqs_record(record) for record in records):

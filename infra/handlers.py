@@ -106,11 +106,18 @@ def cleanup_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def manage_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands."""
+    """``{"manage": "migrate --noinput"}`` -> ``{"exit_code": 0, "output": "..."}`` for allow-listed commands;
+    ``{"create_admin": {"username": ..., "email": ...}}`` creates the first admin (infra.first_admin)."""
     with observability.invocation("manage", context):
-        return _run(
-            "manage", context, lambda: run_command_line(command_line_of(event) if isinstance(event, dict) else None)
-        )
+        return _run("manage", context, lambda: _manage(event))
+
+
+def _manage(event: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and "create_admin" in event:
+        from infra.first_admin import create_admin
+
+        return create_admin(event["create_admin"])
+    return run_command_line(command_line_of(event) if isinstance(event, dict) else None)
 
 
 def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -75,20 +75,54 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite file by default; PostgreSQL (psycopg 3) through DATABASE_URL. A Lambda container keeps its
-# connection between invocations for CONN_MAX_AGE seconds, checked before reuse when CONN_HEALTH_CHECKS is on.
-DATABASES = {
-    "default": dj_database_url.parse(
+# Database: SQLite file by default; PostgreSQL (psycopg 3) through DATABASE_URL, or, for the stack's own Aurora
+# cluster, through DATABASE_HOST / DATABASE_PORT / DATABASE_NAME plus DATABASE_USER / DATABASE_PASSWORD, which
+# infra.secrets fills at Lambda init from the RDS-managed secret (no URL anywhere, nothing to escape). A Lambda
+# container keeps its connection between invocations for CONN_MAX_AGE seconds, checked before reuse when
+# CONN_HEALTH_CHECKS is on.
+# DATABASE_POOLED=1 (set by the template when RDS Proxy is in front; PgBouncer alike): a transaction-pooling proxy
+# hands each transaction any server connection, so nothing may outlive one: no server-side cursors (.iterator()),
+# no prepared statements, and CONN_MAX_AGE defaults to 0 so an idle container holds no client slot.
+DATABASE_POOLED = env_bool("DATABASE_POOLED", False)
+CONN_MAX_AGE = env_int("CONN_MAX_AGE", 0 if DATABASE_POOLED else 60, minimum=0)
+if env_str("DATABASE_URL") or not env_str("DATABASE_HOST"):
+    _database = dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("CONN_MAX_AGE", 60, minimum=0),
+        conn_max_age=CONN_MAX_AGE,
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
-}
+else:
+    for _required in ("DATABASE_NAME", "DATABASE_USER"):
+        if not env_str(_required):
+            raise ImproperlyConfigured(f"DATABASE_HOST is set but {_required} is not set.")
+    _database = {
+        # With credentials from the RDS-managed secret, a login refused after RDS rotated the password re-reads it.
+        "ENGINE": "infra.postgresql" if env_str("DATABASE_SECRET_ARN") else "django.db.backends.postgresql",
+        "HOST": env_str("DATABASE_HOST"),
+        "PORT": env_str("DATABASE_PORT", "5432"),
+        "NAME": env_str("DATABASE_NAME"),
+        "USER": env_str("DATABASE_USER"),
+        "PASSWORD": env_str("DATABASE_PASSWORD"),
+        "CONN_MAX_AGE": CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": env_bool("CONN_HEALTH_CHECKS", True),
+        # Aurora and RDS Proxy accept TLS; "verify-full" needs the RDS CA bundle in the package.
+        "OPTIONS": {"sslmode": env_str("DATABASE_SSLMODE", "require")},
+    }
+DATABASES = {"default": _database}
+if DATABASE_POOLED:
+    if _database["ENGINE"] not in {"django.db.backends.postgresql", "infra.postgresql"}:
+        raise ImproperlyConfigured("DATABASE_POOLED=1 needs a PostgreSQL database (DATABASE_URL or DATABASE_HOST).")
+    _database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    _database.setdefault("OPTIONS", {})["prepare_threshold"] = None
 # A database that does not answer fails the invocation after this many seconds instead of holding it until the
 # Lambda timeout (psycopg's connect_timeout; libpq treats less than 2 as 2). A connect_timeout in DATABASE_URL wins.
 connect_timeout = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=2)  # read for any engine: a bad value always fails
-if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"):
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", connect_timeout)
+if _database["ENGINE"] in (
+    "django.db.backends.postgresql",
+    "django.contrib.gis.db.backends.postgis",
+    "infra.postgresql",
+):
+    _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", connect_timeout)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Write-ahead logging lets readers and a writer work at once (the local gateway runs requests in threads) and,
     # with synchronous=NORMAL, a commit no longer waits for the disk; IMMEDIATE transactions take the write lock

@@ -67,12 +67,19 @@ def _commands() -> list[Command]:
     found: list[Command] = []
     for page in PAGES:
         inside, outside = _split_fences(page)
+        pending: tuple[int, str] | None = None  # a command continued on the next line (a trailing backslash)
         for number, language, line in inside:
             if language not in SHELL_BLOCKS:
                 continue
             line = line.strip().removeprefix("$ ")
+            if pending is not None:
+                number, line = pending[0], f"{pending[1]} {line}"
+                pending = None
+            if line.endswith("\\"):
+                pending = (number, line[:-1].rstrip())
+                continue
             if line and not line.startswith("#"):
-                found.extend(Command(_relative(page), number, part.strip()) for part in re.split(r"&&|;", line))
+                found.extend(Command(_relative(page), number, part) for part in _split_commands(line))
         for number, line in outside:
             for span in re.findall(r"`([^`]+)`", line):
                 if COMMAND_START.match(span.strip()):
@@ -84,12 +91,27 @@ def _commands() -> list[Command]:
     return found
 
 
+def _split_commands(line: str) -> list[str]:
+    """The commands of one shell line, split at ``;`` and ``&&`` outside quotes (``$(...)`` stays in its word)."""
+    lexer = shlex.shlex(line, posix=False, punctuation_chars=";&")
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token in {";", "&&"}:
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [" ".join(words) for words in commands if words]
+
+
 COMMANDS = _commands()
 
 
 def _words(command: Command) -> list[str]:
     """The command's words: comments dropped, optional [groups] taken, placeholders given a value, env skipped."""
-    text = command.text.replace("[", " ").replace("]", " ")
+    text = re.sub(r"<[^<>]*>", "VALUE", command.text)  # <the identifier printed above>
+    if not text.startswith("aws "):  # the AWS CLI's --query expressions hold brackets of their own
+        text = text.replace("[", " ").replace("]", " ")
     words = [PLACEHOLDERS.get(word, word) for word in shlex.split(text, comments=True)]
     while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
         words.pop(0)
@@ -192,7 +214,43 @@ def _check_python(command: Command, arguments: list[str]) -> None:
     _check_paths(command, options)
 
 
+# The AWS SAM CLI's commands (sam --help); the AWS CLI is checked against botocore's service models instead.
+SAM_COMMANDS = frozenset(
+    {"build", "delete", "deploy", "init", "list", "local", "logs", "package", "pipeline", "remote", "sync", "traces"}
+    | {"validate", "publish"}
+)
+# Options every AWS CLI command takes, beside its operation's parameters.
+AWS_CLI_GLOBAL_OPTIONS = frozenset({"query", "output", "region", "profile", "no-cli-pager", "no-paginate", "debug"})
+
+
+def _check_aws_cli(command: Command, arguments: list[str]) -> None:
+    """``aws SERVICE OPERATION --param value ...``: the service, the operation and each option exist in botocore."""
+    import botocore.session
+    from botocore import xform_name
+    from botocore.exceptions import UnknownServiceError
+
+    assert len(arguments) >= 2, f"{command}: aws SERVICE OPERATION"
+    service, operation, options = arguments[0], arguments[1], arguments[2:]
+    try:
+        model = botocore.session.get_session().get_service_model(service)
+    except UnknownServiceError:
+        pytest.fail(f"{command}: the AWS CLI has no service {service!r}")
+    operations = {xform_name(name, "-"): name for name in model.operation_names}
+    assert operation in operations, f"{command}: aws {service} has no operation {operation!r}"
+    members = model.operation_model(operations[operation]).input_shape
+    names = {xform_name(name, "-") for name in (members.members if members else {})}
+    for option in (word[2:] for word in options if word.startswith("--")):
+        # A boolean parameter also has its --no-... form; --force-delete-without-recovery is a parameter as written.
+        known = option in names or option.removeprefix("no-") in names or option in AWS_CLI_GLOBAL_OPTIONS
+        assert known, f"{command}: aws {service} {operation} takes no --{option}"
+
+
 def _check(command: Command) -> None:
+    # A command substitution is a command of its own: checked, then read as one value.
+    for inner in re.findall(r"\$\(([^()]*)\)", command.text):
+        if not inner.startswith(("python", "python3")):  # python3 -c '...' is a program, not a command to look up
+            _check(Command(command.page, command.line, inner))
+    command = Command(command.page, command.line, re.sub(r"\$\([^()]*\)", "VALUE", command.text))
     words = _words(command)
     program, arguments = words[0], words[1:]
     if program.startswith(".venv/bin/"):
@@ -207,6 +265,13 @@ def _check(command: Command) -> None:
         _check_management_command(command, arguments)
     elif program == "ruff":
         _check_paths(command, arguments)
+    elif program == "aws":
+        _check_aws_cli(command, arguments)
+    elif program in {"sam", ".tools/sam/bin/sam"}:
+        assert arguments, f"{command}: sam without a command"
+        assert arguments[0] in SAM_COMMANDS, f"{command}: SAM CLI has no command {arguments[0]!r}"
+    elif program == "export":
+        assert all(re.match(r"^[A-Z_][A-Z0-9_]*=", word) for word in arguments), f"{command}: export NAME=value"
     else:
         pytest.fail(f"{command}: unknown program {program!r}")
 
@@ -240,6 +305,11 @@ def test_every_command_in_the_docs_is_current(command):
         ".venv/bin/python tests/bench/no_such_bench.py",
         ".venv/bin/no-such-tool",
         "sudo rm -rf /",
+        "aws no-such-service list-things",
+        "aws ssm no-such-operation --name x",
+        "aws ssm put-parameter --name x --no-such-option 1",
+        ".tools/sam/bin/sam no-such-command",
+        "aws apigateway update-account --patch-operations value=$(aws iam get-role --no-such-option x)",
     ],
 )
 def test_a_stale_command_fails(text):
@@ -253,6 +323,10 @@ def test_commands_with_placeholders_and_options_pass():
         "DJANGO_DEBUG=1 .venv/bin/python manage.py createsuperuser",
         "python manage.py deleteApiGateway --pk N [--noinput]",
         "python -m infra.local --http-port 8000 --ws-port 8001",
+        "aws ssm put-parameter --name /x --type SecureString --value \"$(python3 -c 'import a; print(1)')\"",
+        "aws rds describe-db-cluster-snapshots --snapshot-type manual --query \"A[?B=='c'].D\" --output text",
+        "make migrate ENV=<the samconfig environment>",
+        ".tools/sam/bin/sam delete --config-env staging --no-prompts",
     ]:
         _check(Command("example.md", 1, text))
 

@@ -40,3 +40,15 @@ def test_every_variable_given_to_sam_is_declared_by_the_template():
         assert set(variables) <= shared | set(own), function
     assert environment["WebSocketFunction"]["WEBSOCKETS_MANAGEMENT_ENDPOINT_URL"] == "http://host.docker.internal:8001"
     assert command("sam", 3001, Path("env.json"))[:4] == ["sam", "local", "start-lambda", "--port"]
+
+
+def test_sam_local_uses_the_local_database_never_the_stacks_cluster():
+    from infra.local.sam import function_environment
+
+    for variables in function_environment(GatewayConfig(), "postgres://postgres@127.0.0.1:5432/local").values():
+        assert (variables["DATABASE_SECRET_ARN"], variables["DATABASE_HOST"], variables["DATABASE_POOLED"]) == (
+            "",
+            "",
+            "0",
+        )
+        assert variables["DATABASE_URL"] == "postgres://postgres@host.docker.internal:5432/local"

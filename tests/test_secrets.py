@@ -146,3 +146,116 @@ def test_the_lambda_entry_module_reads_its_secrets_before_django_starts(tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"key": "from-ssm-" + "k" * 50, "db": str(database)}
+
+
+# The RDS-managed master secret of a stack-owned database: JSON credentials, host and name given by the template.
+RDS_SECRET = {"engine": "postgres", "username": "django", "password": "p@ss:w/rd#1"}
+
+
+@pytest.fixture
+def rds_secret(secretsmanager) -> str:
+    return secretsmanager.create_secret(Name="rds!cluster-1234", SecretString=json.dumps(RDS_SECRET))["ARN"]
+
+
+def test_an_rds_managed_secret_fills_the_database_user_and_password(rds_secret, ssm):
+    environ = {"DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key", "DATABASE_SECRET_ARN": rds_secret}
+    assert load_secrets(environ) == ["DATABASE_PASSWORD", "DATABASE_USER", "DJANGO_SECRET_KEY"]
+    assert (environ["DATABASE_USER"], environ["DATABASE_PASSWORD"]) == ("django", "p@ss:w/rd#1")
+    assert "DATABASE_URL" not in environ  # no URL is ever composed: the password needs no escaping
+
+
+def test_the_database_secret_comes_from_secrets_manager_in_one_call_whatever_the_store(rds_secret, monkeypatch):
+    from aws_lambda_powertools.utilities import parameters
+
+    calls = []
+    real_get_secret = parameters.get_secret
+    monkeypatch.setattr(parameters, "get_secret", lambda name, **kw: calls.append(name) or real_get_secret(name, **kw))
+    environ = {"DJANGO_SECRETS_STORE": "ssm", "DATABASE_SECRET_ARN": rds_secret}
+    assert load_secrets(environ) == ["DATABASE_PASSWORD", "DATABASE_USER"]
+    assert calls == [rds_secret]
+
+
+@pytest.mark.parametrize(
+    "secret_string",
+    ['{"username": "django"}', '{"username": "", "password": "x"}', "[1, 2]", "not json p@ss:w/rd#1"],
+)
+def test_a_database_secret_without_credentials_stops_init_without_showing_it(secretsmanager, secret_string):
+    arn = secretsmanager.create_secret(Name="rds!broken", SecretString=secret_string)["ARN"]
+    environ = {"DATABASE_SECRET_ARN": arn}
+    with pytest.raises(SecretsError, match="is not a JSON object with a non-empty") as raised:
+        load_secrets(environ)
+    assert "p@ss" not in str(raised.value)
+    assert "django" not in str(raised.value)
+    assert set(environ) == {"DATABASE_SECRET_ARN"}
+
+
+def test_a_missing_database_secret_sets_nothing(ssm, fake_aws):
+    environ = {"DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key", "DATABASE_SECRET_ARN": "rds!nope"}
+    with pytest.raises(SecretsError, match=r"Cannot read the database credentials from the secret 'rds!nope'"):
+        load_secrets(environ)
+    assert set(environ) == {"DJANGO_SECRET_KEY_PARAMETER", "DATABASE_SECRET_ARN"}
+
+
+def test_a_database_url_and_a_database_secret_together_are_refused_before_any_call():
+    environ = {"DATABASE_URL_PARAMETER": "/app/database-url", "DATABASE_SECRET_ARN": "rds!x"}
+    with pytest.raises(SecretsError, match="not both"):
+        load_secrets(environ)
+
+
+ENTRY_WITH_CLUSTER = textwrap.dedent(
+    """
+    import json, boto3
+    from moto import mock_aws
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="eu-west-1")
+        ssm.put_parameter(Name="/app/secret-key", Value="from-ssm-" + "k" * 50, Type="SecureString")
+        sm = boto3.client("secretsmanager", region_name="eu-west-1")
+        secret = {"username": "django", "password": "p@ss:w/rd#1"}
+        arn = sm.create_secret(Name="rds!cluster-1", SecretString=json.dumps(secret))["ARN"]
+        import os
+        os.environ["DATABASE_SECRET_ARN"] = arn
+        import infra.handlers
+        from django.conf import settings
+        db = settings.DATABASES["default"]
+        print(json.dumps([db["ENGINE"], db["HOST"], db["NAME"], db["USER"], db["PASSWORD"], db["CONN_MAX_AGE"]]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_the_lambda_entry_module_builds_the_clusters_connection_from_its_managed_secret():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "AWS_", "WEBSOCKETS_", "CONN_"))
+    }
+    env.update(
+        {
+            # What template.yaml gives every function in DatabaseMode=aurora with RDS Proxy.
+            "DJANGO_SECRET_KEY_PARAMETER": "/app/secret-key",
+            "DATABASE_URL": "",
+            "DATABASE_URL_PARAMETER": "",
+            "DATABASE_HOST": "proxy.internal",
+            "DATABASE_PORT": "5432",
+            "DATABASE_NAME": "django",
+            "DATABASE_POOLED": "1",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_WITH_CLUSTER], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [
+        "infra.postgresql",
+        "proxy.internal",
+        "django",
+        "django",
+        "p@ss:w/rd#1",
+        0,
+    ]

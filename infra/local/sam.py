@@ -51,6 +51,10 @@ def function_environment(config: GatewayConfig, database_url: str) -> dict[str, 
         # No Parameter Store or Secrets Manager locally: the values above are used as they are.
         "DJANGO_SECRET_KEY_PARAMETER": "",
         "DATABASE_URL_PARAMETER": "",
+        # Nor the stack's own Aurora cluster: DATABASE_URL above is the database.
+        "DATABASE_SECRET_ARN": "",
+        "DATABASE_HOST": "",
+        "DATABASE_POOLED": "0",
         "WEBSOCKETS_MANAGEMENT_ENDPOINT_URL": f"http://{CONTAINER_HOST}:{config.ws_port}",
         "WEBSOCKETS_FANOUT_QUEUE_URL": "",
     }
