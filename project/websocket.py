@@ -2,7 +2,7 @@
 
 ``{"action": "ping"}`` is answered with ``{"pong": true}`` (on a two-way route; ws-client.js sends it to keep an
 idle connection open), the chat example adds ``send`` and ``history`` (project/chat/websocket.py), and any other
-message is accepted. Add a method per action; see websockets_app.views.WebSocketView for the rules.
+message is accepted. Add a method per action, marked @handler; see websockets_app.views.WebSocketView for the rules.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 from django.http import HttpRequest
 
 from project.chat.websocket import ChatActionsMixin
-from websockets_app.views import WebSocketView
+from websockets_app.views import WebSocketView, handler
 
 
 class SiteWebSocketView(ChatActionsMixin, WebSocketView):
+    @handler
     def ping(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"pong": True}

@@ -14,6 +14,7 @@ from django.urls import path
 
 from infra.handlers import handler
 from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, connect_event, disconnect_event, message_event
+from websockets_app import handlers
 from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession
 from websockets_app.views import WebSocketView
 
@@ -53,6 +54,7 @@ class ChannelRuleView(WebSocketView):
     CHANNEL_NAME_PATTERN = r"^[a-z]+$"
     MAX_CHANNEL_NAME_LENGTH = 5
 
+    @handlers.handler
     def join(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         self.change_channel(self.body.get("room"))
         return {"channel": self.websocket_session.channel_name}

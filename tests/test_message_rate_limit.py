@@ -17,6 +17,7 @@ from django.urls import path
 
 from infra.handlers import handler
 from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, message_event
+from websockets_app import handlers
 from websockets_app.checks import check_websockets_settings
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.views import WebSocketView
@@ -35,10 +36,12 @@ class LimitedView(WebSocketView):
         handled.append("default")
         return {"ok": True}
 
+    @handlers.handler
     def refuse(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         handled.append("refuse")
         return HttpResponse("no", status=409)
 
+    @handlers.handler
     def broken(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         handled.append("broken")
         raise RuntimeError("the handler failed")

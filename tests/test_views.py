@@ -12,6 +12,8 @@ from django.db import connection
 
 from infra.handlers import handler
 from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, connect_event, disconnect_event, message_event
+from tests.ws_urls import AUTH_MIXINS
+from websockets_app import handlers
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.views import WebSocketView
 
@@ -259,9 +261,86 @@ def test_allowed_handlers_limit_what_a_message_can_select(connected, settings):
     assert handler(message_event({"action": "hidden"}), None)["statusCode"] == 200  # default, which does nothing
 
 
+def _public_methods(cls: type) -> list[str]:
+    return sorted(name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name)))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "method"),
+    [
+        (prefix, method)
+        for prefix, mixin in AUTH_MIXINS.items()
+        for method in _public_methods(mixin)
+        if method != "dispatch"  # WebSocketView's own, checked with the framework names above
+    ],
+)
+def test_no_method_of_an_auth_mixin_can_be_selected_by_a_message(connected, settings, prefix, method):
+    settings.WEBSOCKETS = {"URL_PREFIX": f"/mixin-{prefix}/"}
+    result = handler(message_event({"handler": method}), None)
+    assert result["statusCode"] == 400
+    connected.refresh_from_db()
+    assert connected.request_count == 1
+    assert body_of(handler(message_event({"action": method}), None)) == {"handler": "default"}
+    assert body_of(handler(message_event(route_key=method), None)) == {"handler": "default"}
+
+
+def test_the_auth_mixins_expose_the_methods_the_test_above_refuses():
+    names = {name for mixin in AUTH_MIXINS.values() for name in _public_methods(mixin)}
+    assert {
+        "get_login_url",
+        "get_permission_denied_message",
+        "get_redirect_field_name",
+        "handle_no_permission",
+        "get_permission_required",
+        "has_permission",
+        "get_test_func",
+        "test_func",
+    } <= names
+
+
+@pytest.mark.parametrize("prefix", sorted(AUTH_MIXINS))
+def test_a_declared_handler_beside_an_auth_mixin_can_be_selected(connected, settings, prefix):
+    settings.WEBSOCKETS = {"URL_PREFIX": f"/mixin-{prefix}/"}
+    assert body_of(handler(message_event({"action": "greet"}), None)) == {"handler": "greet"}
+    assert body_of(handler(message_event({"handler": "greet"}), None)) == {"handler": "greet"}
+
+
 def test_allowing_a_framework_method_is_a_configuration_error():
     with pytest.raises(ImproperlyConfigured, match="dispatch"):
         type("BadView", (WebSocketView,), {"ADDITIONAL_ALLOWED_HANDLERS": ["dispatch"]})
+
+
+def test_marking_a_framework_method_as_a_handler_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="connect"):
+        type("BadView", (WebSocketView,), {"connect": handlers.handler(lambda self, request: None)})
+
+
+def test_marking_a_private_method_as_a_handler_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="_helper"):
+        type("BadView", (WebSocketView,), {"_helper": handlers.handler(lambda self, request: None)})
+
+
+def test_a_public_method_neither_marked_nor_listed_is_not_a_handler():
+    view = type("PlainView", (WebSocketView,), {"helper": lambda self, request: None, "__module__": __name__})
+    assert view._allowed_handlers == {"default"}
+
+
+def test_a_listed_handler_need_not_be_marked_and_is_added_to_the_marked_ones():
+    def marked(self, request):
+        return None
+
+    def listed(self, request):
+        return None
+
+    attributes = {"marked": handlers.handler(marked), "listed": listed, "ADDITIONAL_ALLOWED_HANDLERS": ["listed"]}
+    view = type("MixedView", (WebSocketView,), attributes)
+    assert view._allowed_handlers == {"default", "marked", "listed"}
+
+
+def test_handler_is_importable_where_the_views_are():
+    from websockets_app.views import handler as exported
+
+    assert exported is handlers.handler
 
 
 def test_allowing_a_name_that_is_not_a_method_is_a_configuration_error():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib.auth.mixins import AccessMixin, LoginRequiredMixin, PermissionRequiredMixin, UserPassesTestMixin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from websockets_app.messaging import send_to_channel
 from websockets_app.permissions import handler_permissions
-from websockets_app.views import WebSocketView
+from websockets_app.views import WebSocketView, handler
 
 
 def _describe(view: WebSocketView, request: HttpRequest, handler: str) -> dict[str, Any]:
@@ -30,26 +31,33 @@ class EchoView(WebSocketView):
     def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return _describe(self, request, "default")
 
+    @handler
     def echo(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return _describe(self, request, "echo")
 
+    @handler
     def chat(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return _describe(self, request, "chat")
 
+    @handler
     def join(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         self.change_channel(self.body.get("room", ""))
         return _describe(self, request, "join")
 
+    @handler
     def reply(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.websocket_session.send_message({"reply": self.body.get("text")})
 
+    @handler
     def shout(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         result = send_to_channel(self.websocket_session.channel_name, {"shout": self.body.get("text")})
         return {"sent": sorted(result.sent)}
 
+    @handler
     def refuse(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return HttpResponse("no", status=409)
 
+    @handler
     def broken(self, request: HttpRequest, *args: Any, **kwargs: Any) -> int:
         return 42
 
@@ -80,18 +88,21 @@ class AllPermissionsView(WebSocketView):
 
 
 class GuardedHandlersView(WebSocketView):
-    """Open to every connection; two handlers need permissions of their own."""
+    """Open to every connection; two handlers need permissions of their own (@handler above and below)."""
 
     USE_WS_TOKEN = False
 
+    @handler
     @handler_permissions(any_of=["websockets_app.view_websocketsession", "websockets_app.change_websocketsession"])
     def peek(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return {"handler": "peek"}
 
     @handler_permissions(all_of=["websockets_app.view_websocketsession", "websockets_app.delete_websocketsession"])
+    @handler
     def purge(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return {"handler": "purge"}
 
+    @handler
     def hello(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
         return {"handler": "hello"}
 
@@ -103,6 +114,34 @@ class RefusingConnectView(WebSocketView):
         if request.GET.get("ticket") != "ok":
             return HttpResponse("no", status=401)
         return super().connect(request, *args, **kwargs)
+
+
+def _auth_mixin_view(mixin: type) -> type[WebSocketView]:
+    """A view with one of Django's auth mixins and one declared handler, ``greet``.
+
+    The mixin comes after WebSocketView so that WebSocketView.dispatch still receives the event: what is tested is
+    only whether the mixin's public methods can be selected by a message.
+    """
+
+    def default(self: WebSocketView, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
+        return {"handler": "default"}
+
+    def greet(self: WebSocketView, request: HttpRequest, *args: Any, **kwargs: Any) -> dict:
+        return {"handler": "greet"}
+
+    attributes = {"USE_WS_TOKEN": False, "__module__": __name__, "default": default, "greet": handler(greet)}
+    return type(f"{mixin.__name__}View", (WebSocketView, mixin), attributes)
+
+
+AUTH_MIXINS: dict[str, type] = {
+    "access": AccessMixin,
+    "login": LoginRequiredMixin,
+    "permission": PermissionRequiredMixin,
+    "passes": UserPassesTestMixin,
+}
+AUTH_MIXIN_VIEWS: dict[str, type[WebSocketView]] = {
+    name: _auth_mixin_view(mixin) for name, mixin in AUTH_MIXINS.items()
+}
 
 
 @csrf_exempt
@@ -136,6 +175,7 @@ urlpatterns = [
     path("allperm/<slug:route>", AllPermissionsView.as_view()),
     path("ticket/<slug:route>", RefusingConnectView.as_view()),
     path("guarded/<slug:route>", GuardedHandlersView.as_view()),
+    *(path(f"mixin-{name}/<slug:route>", view.as_view()) for name, view in AUTH_MIXIN_VIEWS.items()),
     path("echo/", echo_http),
     path("binary/", binary_http),
     path("json/", json_http),

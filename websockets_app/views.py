@@ -4,12 +4,14 @@ Every event arrives as ``POST <URL_PREFIX><route>`` (see ``websockets_app.urls``
 ``$disconnect`` -> ``disconnect``, ``$default`` -> ``default``, and a custom route key as it is. What the event is
 (CONNECT, MESSAGE or DISCONNECT) comes from the trusted gateway context, never from the URL or the body.
 
-Subclass it and write one method per handler::
+Subclass it and write one method per handler, marked ``@handler`` (only marked or listed methods, and ``default``,
+can be selected by a message)::
 
     class ChatView(WebSocketView):
         def default(self, request, *args, **kwargs):
             ...
 
+        @handler
         def send(self, request, *args, **kwargs):  # {"action": "send", ...}
             self.websocket_session.channel_name
             return {"ok": True}  # a dict or list becomes a JSON response
@@ -46,6 +48,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from websockets_app import message_queries
 from websockets_app.conf import ws_settings
 from websockets_app.gateway import HTTP, NONE, GatewayContext, client_ip
+from websockets_app.handlers import handler as handler  # re-exported: views import it from here
+from websockets_app.handlers import is_handler
 from websockets_app.messaging import MAX_PAYLOAD_BYTES
 from websockets_app.models import WebSocketSession
 from websockets_app.origins import origin_allowed
@@ -90,7 +94,8 @@ class WebSocketView(View):
     route_selection_key: ClassVar[str] = "action"
     handler_selection_key: ClassVar[str] = "handler"
 
-    # Which methods a message may select. None: every public method this view's subclasses define.
+    # Which methods a message may select, besides those marked @handler (websockets_app.handlers) and ``default``.
+    # None: only those. A name listed here is a handler whether or not it is decorated.
     ALLOWED_HANDLERS: ClassVar[Iterable[str] | None] = None
     ADDITIONAL_ALLOWED_HANDLERS: ClassVar[Iterable[str]] = ()
 
@@ -236,9 +241,9 @@ class WebSocketView(View):
         request.user = session.user or AnonymousUser()
         self.body = self.parse_body(request)
         self.handler_name = self.select_handler(kwargs.get("route", ""))
-        handler = getattr(self, self.handler_name)
+        method = getattr(self, self.handler_name)
         self.check_permissions(request.user)
-        handler_rule = rule_of(handler)
+        handler_rule = rule_of(method)
         if handler_rule is not None:
             handler_rule.check(request.user)
         # The message is counted, and the rate limit checked, by one conditional UPDATE before the handler runs: a
@@ -250,7 +255,7 @@ class WebSocketView(View):
         if counted is None:
             raise RateLimited(message_queries.retry_after(session, limit), "message")  # type: ignore[arg-type]
         try:
-            response = handler(request, *args, **kwargs)
+            response = method(request, *args, **kwargs)
         except Exception:
             try:
                 message_queries.uncount_message(session, counted)
@@ -485,19 +490,25 @@ FRAMEWORK_NAMES: frozenset[str] = frozenset(name for name in dir(WebSocketView) 
 
 
 def _allowed_handlers(cls: type[WebSocketView]) -> frozenset[str]:
-    if cls.ALLOWED_HANDLERS is None:
-        declared = {name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name))}
-    else:
-        declared = set(cls.ALLOWED_HANDLERS)
-    declared |= set(cls.ADDITIONAL_ALLOWED_HANDLERS)
-    explicit = set(cls.ADDITIONAL_ALLOWED_HANDLERS) | set(cls.ALLOWED_HANDLERS or ())
-    forbidden = sorted(explicit & FRAMEWORK_NAMES)
+    """The names a message may select: methods marked ``@handler``, the names the two lists declare, ``default``.
+
+    Opt-in, so that a public method a mixin brings (``has_permission``, ``get_login_url``, ...) is never one.
+    """
+    marked = {name for name in dir(cls) if not name.startswith("__") and is_handler(getattr(cls, name, None))}
+    listed = set(cls.ALLOWED_HANDLERS or ()) | set(cls.ADDITIONAL_ALLOWED_HANDLERS)
+    forbidden = sorted((marked | listed) & FRAMEWORK_NAMES)
     if forbidden:
         raise ImproperlyConfigured(f"{cls.__name__} allows framework methods as handlers: {', '.join(forbidden)}.")
-    for name in sorted(explicit):
-        if not (name.isidentifier() and len(name) <= _HANDLER_NAME_MAX_LENGTH and callable(getattr(cls, name, None))):
+    for name in sorted(marked | listed):
+        if not (
+            isinstance(name, str)
+            and name.isidentifier()
+            and not name.startswith("_")
+            and len(name) <= _HANDLER_NAME_MAX_LENGTH
+            and callable(getattr(cls, name, None))
+        ):
             raise ImproperlyConfigured(f"{cls.__name__} allows handler {name!r}, which is not a method of the view.")
-    return frozenset((declared - FRAMEWORK_NAMES) | {"default"})
+    return frozenset(marked | listed | {"default"})
 
 
 def _check_message_rate_limit(cls: type[WebSocketView]) -> None:

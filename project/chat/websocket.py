@@ -4,7 +4,7 @@
     {"action": "history"}                 answered with chat.history: the room's latest messages
 
 The room is always the connection's channel, chosen at $connect: a message can never name another room.
-Helpers here are private (underscored): every public method of a WebSocketView is an action a client may call.
+Only the methods marked @handler are actions a client may call.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from project.chat.models import ChatMessage, clean_text
 from project.chat.payloads import history_payload, message_payload
 from websockets_app.messaging import send_to_channel
 from websockets_app.models import WebSocketSession
+from websockets_app.views import handler
 
 
 class ChatActionsMixin:
@@ -31,6 +32,7 @@ class ChatActionsMixin:
     websocket_session: WebSocketSession | None
     body: dict[str, Any]
 
+    @handler
     def send(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         room = self._chat_room()
         if not request.user.is_authenticated:
@@ -39,6 +41,7 @@ class ChatActionsMixin:
         message = ChatMessage.objects.create(room=room, author=request.user, text=text)
         send_to_channel(room, message_payload(message))
 
+    @handler
     def history(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         room = self._chat_room()
         body = history_payload(room, ChatMessage.objects.latest_in(room))
