@@ -111,7 +111,6 @@ class ApiGateway(models.Model):
         default=DEFAULT_ROUTE_SELECTION_EXPRESSION,
         help_text="If you change this, set route_selection_key on your WebSocketView to match.",
     )
-    route_key = models.CharField(max_length=255, default="$default")
     stage_name = models.CharField(
         max_length=STAGE_NAME_MAX_LENGTH,
         blank=True,

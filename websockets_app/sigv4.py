@@ -32,11 +32,6 @@ def host_header(url: str) -> str:
     return host
 
 
-def connection_url(endpoint: str, connection_id: str) -> str:
-    """``<endpoint>/@connections/<id>``, the id percent-encoded as botocore encodes it."""
-    return f"{endpoint.rstrip('/')}/@connections/{quote(connection_id, safe='')}"
-
-
 class ConnectionSigner:
     """Signs posts to one endpoint, in one region, with one set of credentials and one payload."""
 

@@ -66,7 +66,6 @@ GATEWAY_COLUMNS = (
     "hosted_zone_id",
     "api_key_selection_expression",
     "route_selection_expression",
-    "route_key",
     "stage_name",
     "stage_description",
     "deployment_id",
@@ -324,7 +323,6 @@ class Command(BaseCommand):
                 or "$request.header.x-api-key",
                 "route_selection_expression": text(row.get("route_selection_expression"))
                 or DEFAULT_ROUTE_SELECTION_EXPRESSION,
-                "route_key": text(row.get("route_key")) or "$default",
                 "stage_name": stage,
                 "stage_description": text(row.get("stage_description")),
                 "tags": as_json_object(row.get("tags")),
