@@ -33,7 +33,7 @@ from django.core.management.base import CommandError
 logger = logging.getLogger(__name__)
 
 USAGE_ERROR = 2
-MAX_COMMAND_LINE_BYTES = 4096  # shlex's cost grows faster than the line: a 1 MB line took seconds of CPU
+MAX_COMMAND_LINE_BYTES = 4096  # shlex's cost grows faster than the line: a long one would hold the CPU
 
 PLACEHOLDERS: dict[str, re.Pattern[str]] = {
     "<int>": re.compile(r"[0-9]{1,9}\Z"),

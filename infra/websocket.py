@@ -7,7 +7,6 @@ cannot forge it, so the view trusts it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,12 +15,10 @@ from apig_wsgi import make_lambda_handler
 from infra.wsgi_text import WSGIApp, body_is_decodable, with_wsgi_header_text
 from websockets_app.conf import ws_settings
 from websockets_app.gateway import REQUEST_CONTEXT_ENVIRON_KEY
+from websockets_app.limits import ROUTE_KEY_PATTERN
 from websockets_app.redaction import take_query_tokens
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-# $connect -> connect, $disconnect -> disconnect, $default -> default; custom route keys must be slugs.
-_ROUTE = re.compile(r"\$?([-a-zA-Z0-9_]{1,64})\Z")
 
 
 class InvalidWebSocketEvent(ValueError):
@@ -29,10 +26,11 @@ class InvalidWebSocketEvent(ValueError):
 
 
 def route_of(route_key: Any) -> str:
-    match = _ROUTE.match(route_key) if isinstance(route_key, str) else None
-    if match is None:
+    """$connect -> connect, $disconnect -> disconnect, $default -> default; custom route keys must be slugs."""
+    route = route_key.removeprefix("$") if isinstance(route_key, str) else ""
+    if not ROUTE_KEY_PATTERN.match(route):
         raise InvalidWebSocketEvent("The event's routeKey is missing or not a slug.")
-    return match.group(1)
+    return route
 
 
 def to_wsgi_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from tests.events import (
     http_event,
     message_event,
 )
+from websockets_app.limits import MAX_MESSAGE_BYTES
 
 # Events pushed through ``infra.handlers.handler`` in this run and the seconds they took, per kind, and how many
 # were accepted or refused; the terminal summary prints them.
@@ -36,8 +37,8 @@ events_run: Counter[str] = Counter()
 seconds_spent: Counter[str] = Counter()
 outcomes: Counter[str] = Counter()
 
-# API Gateway refuses WebSocket frames and HTTP API payloads above 128 KB; the handler must cope with anything.
-API_GATEWAY_PAYLOAD_LIMIT = 128 * 1024
+# API Gateway refuses WebSocket messages and HTTP API payloads above its limit; the handler must cope with anything.
+API_GATEWAY_PAYLOAD_LIMIT = MAX_MESSAGE_BYTES
 
 # Connections the tests create before generating events, so messages reach real sessions and handlers.
 LIVE_CONNECTION_IDS = (CONNECTION_ID, "live-2=", "owned-by-user=")

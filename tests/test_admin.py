@@ -156,7 +156,6 @@ class TestApiGatewayAdmin:
             "integration_type": "HTTP_PROXY",
             "api_key_selection_expression": "$request.header.x-api-key",
             "route_selection_expression": "$request.body.action",
-            "route_key": "$default",
             "tags": "{}",
             "additional_routes-TOTAL_FORMS": "1",
             "additional_routes-INITIAL_FORMS": "0",

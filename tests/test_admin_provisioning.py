@@ -51,7 +51,6 @@ def change_form(gateway: ApiGateway, routes: list[dict[str, str]], **fields: str
         "lambda_function_arn": gateway.lambda_function_arn,
         "api_key_selection_expression": gateway.api_key_selection_expression,
         "route_selection_expression": gateway.route_selection_expression,
-        "route_key": gateway.route_key,
         "stage_description": gateway.stage_description,
         "region": gateway.region,
         "tags": "{}",

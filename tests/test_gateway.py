@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -52,6 +53,12 @@ def test_the_lambda_request_context_is_trusted(rf):
     )
     assert (context.event_type, context.route_key, context.source_ip) == ("MESSAGE", "$default", "203.0.113.7")
     assert context.region == "eu-west-1"
+
+
+def test_both_modes_carry_the_same_facts():
+    # A fact only the Lambda context carries would be one views cannot rely on behind an HTTP integration.
+    facts = {field.name for field in dataclasses.fields(GatewayContext)} - {"trusted", "via", "gateway"}
+    assert facts == {"connection_id", "api_id", "stage", "event_type", "route_key", "source_ip", "domain_name"}
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,6 @@ SAME_GATEWAY_FIELDS = (
     "hosted_zone_id",
     "api_key_selection_expression",
     "route_selection_expression",
-    "route_key",
     "stage_name",
     "stage_description",
     "deployment_id",

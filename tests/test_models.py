@@ -35,9 +35,12 @@ class TestApiGateway:
         assert gw.stage_name == "production"
         assert gw.route_selection_expression == "$request.body.action"
         assert gw.api_key_selection_expression == "$request.header.x-api-key"
-        assert gw.route_key == "$default"
         assert gw.tags == {}
         assert (gw.api_created, gw.custom_domain_created) == (False, False)
+
+    def test_the_gateway_has_no_route_key_column(self):
+        # Routes are the three built-in ones plus ApiGatewayAdditionalRoute rows; a gateway-wide key meant nothing.
+        assert "route_key" not in {field.name for field in ApiGateway._meta.get_fields()}
 
     def test_blank_stage_name_is_saved_as_production(self, make_gateway):
         gw = make_gateway(stage_name="")

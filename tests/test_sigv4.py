@@ -1,4 +1,5 @@
 import datetime
+from urllib.parse import quote
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -36,7 +37,7 @@ def test_signatures_are_exactly_botocores(monkeypatch, endpoint, connection_id, 
 
     url, headers = signer.sign(connection_id)
 
-    assert url == sigv4.connection_url(endpoint, connection_id)
+    assert url == f"{endpoint.rstrip('/')}/@connections/{quote(connection_id, safe='')}"
     assert headers == botocore_headers(monkeypatch, url, "eu-west-1", credentials)
 
 
@@ -66,3 +67,7 @@ def test_the_signing_key_is_derived_once_per_day(monkeypatch):
 )
 def test_host_header_matches_what_clients_send(url, host):
     assert sigv4.host_header(url) == host
+
+
+def test_the_signer_alone_builds_connection_urls():
+    assert not hasattr(sigv4, "connection_url")

@@ -174,7 +174,6 @@ class ApiGatewayAdmin(admin.ModelAdmin):
                 "fields": (
                     "api_key_selection_expression",
                     "route_selection_expression",
-                    "route_key",
                     "stage_name",
                     "stage_description",
                     "region",

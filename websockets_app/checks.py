@@ -20,6 +20,7 @@ from websockets_app.conf import (
     is_positive_int,
     legacy_region_source,
 )
+from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
 from websockets_app.origins import Origin
 from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH
 
@@ -317,7 +318,7 @@ _LEGACY_VIEW_ATTRIBUTES = {
     "CHECK_CONNECT_USERAGENT": "Requests are trusted from API Gateway's request context or the integration secret.",
     "expected_useragent_prefix": "Requests are trusted from API Gateway's request context or the integration secret.",
     "required_connection_headers": "Use required_headers (HTTP integrations; the Lambda event is trusted as it is).",
-    "MAX_BODY_SIZE": "Messages over API Gateway's 128 KB are refused (400) for every view.",
+    "MAX_BODY_SIZE": f"Messages over API Gateway's {describe_bytes(MAX_MESSAGE_BYTES)} are refused (400) for any view.",
     "EXCEPTION_MAIL_INTERVAL": "No mail is sent: see SEND_EXCEPTION_MAIL.",
 }
 

@@ -64,7 +64,8 @@ DEFAULTS: dict[str, Any] = {
     # where no profile exists.
     "AWS_PROFILE": None,
     # Most posts in flight at once during one send; also the size of the HTTP connection pool per endpoint.
-    # At ~20 ms per post, 200 in flight allow ~10,000 posts/s, API Gateway's default account limit.
+    # Sized for API Gateway's default account limit of 10,000 posts/s when a post takes 20 ms (the latency
+    # tests/bench/fanout.py's stub gives each post; measured rates: docs/performance.md).
     "SEND_CONCURRENCY": 200,
     # Tries per connection when API Gateway throttles (429) or no connection can be made, with exponential
     # backoff and jitter in between (a post that may have arrived is never tried again).

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from websockets_app import aws
 from websockets_app.conf import ws_settings
 from websockets_app.delivery import Failure, Target
+from websockets_app.limits import MAX_MESSAGE_BYTES
 from websockets_app.validators import is_valid_connection_id
 
 FORMAT_VERSION = 1
@@ -37,8 +38,6 @@ QUEUE_ERROR = "QueueError"
 _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 # A signing region: what messaging._endpoint_of can produce (a gateway's region, or us-east-1).
 _SIGNING_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
-# API Gateway's limit for one message (messaging.MAX_PAYLOAD_BYTES, not imported: messaging imports this module).
-_MAX_PAYLOAD_BYTES = 128 * 1024
 # How often the consumer may put the unreached part of a batch back on the queue before it gives up on it.
 MAX_REQUEUES = 5
 
@@ -115,7 +114,7 @@ def decode_message(text: str) -> FanoutBatch:
         body = payload.encode("utf-8") if encoding == "text" else base64.b64decode(payload, validate=True)
     except ValueError as exc:  # UnicodeEncodeError (a lone surrogate) and binascii.Error are ValueErrors
         raise FanoutFormatError("The payload cannot be decoded.") from exc
-    if not 0 < len(body) <= _MAX_PAYLOAD_BYTES:
+    if not 0 < len(body) <= MAX_MESSAGE_BYTES:
         raise FanoutFormatError("The payload is empty or larger than API Gateway accepts.")
     requeues = document.get("requeues", 0)
     if isinstance(requeues, bool) or not isinstance(requeues, int) or not 0 <= requeues <= MAX_REQUEUES:

@@ -115,7 +115,6 @@ class GatewayContext:
     route_key: str = ""
     source_ip: str = ""
     domain_name: str = ""
-    request_id: str = ""
     # HTTP mode: the gateway whose secret matched (already loaded, so the view need not look it up again).
     gateway: ApiGateway | None = None
 
@@ -139,7 +138,6 @@ class GatewayContext:
             "route_key": request_context.get("routeKey"),
             "source_ip": identity.get("sourceIp") if isinstance(identity, dict) else "",
             "domain_name": request_context.get("domainName"),
-            "request_id": request_context.get("requestId"),
         }
         facts = {key: value if isinstance(value, str) else "" for key, value in facts.items()}
         return cls(trusted=_complete(facts), via=LAMBDA, **facts)

@@ -2,10 +2,10 @@
 
 Each message loads its session together with the user and the gateway (one SELECT with two LEFT JOINs) and
 counts itself (one UPDATE, which also enforces the per-connection message rate limit). Through the ORM,
-compiling that SELECT costs about 0.7 ms of CPU per message, more than everything else a message does; the SQL
-never changes, so it is built once, from the models' own metadata (table and column names, quoting, the
-backend's value converters), and only executed per message. The objects are made with ``Model.from_db``,
-exactly as the ORM makes them; the tests check both give equal objects.
+compiling that SELECT costs more CPU per message than everything else a message does (docs/performance.md,
+measured by ``tests/bench/events.py``); the SQL never changes, so it is built once, from the models' own
+metadata (table and column names, quoting, the backend's value converters), and only executed per message. The
+objects are made with ``Model.from_db``, exactly as the ORM makes them; the tests check both give equal objects.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from websockets_app.delivery import (
     lambda_context,
     send_deadline,
 )
+from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
 
 if TYPE_CHECKING:
     from websockets_app.fanout import FanoutBatch
@@ -67,7 +68,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # API Gateway's limit for one message posted to a connection.
-MAX_PAYLOAD_BYTES = 128 * 1024
+MAX_PAYLOAD_BYTES = MAX_MESSAGE_BYTES
 # Sends to this many connections or fewer run in the calling thread through boto3's client: no event loop,
 # no thread hand-off, and the same client serves close() and info().
 BOTO3_MAX_TARGETS = 1
@@ -127,7 +128,8 @@ def encode_payload(data: Any) -> bytes:
         raise PayloadError("The message is empty; API Gateway does not deliver empty messages.")
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadError(
-            f"The message is {len(body)} bytes; API Gateway accepts at most {MAX_PAYLOAD_BYTES} bytes (128 KB)."
+            f"The message is {len(body)} bytes; API Gateway accepts at most {MAX_PAYLOAD_BYTES} bytes "
+            f"({describe_bytes(MAX_PAYLOAD_BYTES)})."
         )
     return body
 

@@ -16,8 +16,12 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from websockets_app.conf import ws_settings
-from websockets_app.validators import (
+from websockets_app.limits import (
+    DEFAULT_ROUTE_SELECTION_EXPRESSION,
+    MAX_CONNECTION_SECONDS,
     STAGE_NAME_MAX_LENGTH,
+)
+from websockets_app.validators import (
     lambda_arn_region,
     validate_certificate_arn,
     validate_domain_name,
@@ -34,7 +38,6 @@ if TYPE_CHECKING:
     from websockets_app.messaging import SendResult
 
 DEFAULT_STAGE_NAME = "production"
-BUILTIN_ROUTE_KEYS = ("$connect", "$disconnect", "$default")
 
 
 class IntegrationType(models.TextChoices):
@@ -105,10 +108,9 @@ class ApiGateway(models.Model):
     api_key_selection_expression = models.CharField(max_length=255, default="$request.header.x-api-key")
     route_selection_expression = models.CharField(
         max_length=255,
-        default="$request.body.action",
+        default=DEFAULT_ROUTE_SELECTION_EXPRESSION,
         help_text="If you change this, set route_selection_key on your WebSocketView to match.",
     )
-    route_key = models.CharField(max_length=255, default="$default")
     stage_name = models.CharField(
         max_length=STAGE_NAME_MAX_LENGTH,
         blank=True,
@@ -290,8 +292,7 @@ class ApiGatewayAdditionalRoute(models.Model):
         return self.integration_url or self.api_gateway.integration_uri(self.route_key)
 
 
-# API Gateway closes a WebSocket connection after two hours at most; a row still "connected" past that is stale.
-MAX_CONNECTION_SECONDS = 2 * 60 * 60
+# API Gateway closes a WebSocket connection after MAX_CONNECTION_SECONDS; a row still "connected" past that is stale.
 
 
 class WebSocketSessionQuerySet(models.QuerySet):

@@ -1,10 +1,11 @@
 """AWS Signature Version 4 for ``POST <endpoint>/@connections/<id>``, the one request shape a send repeats.
 
-botocore's general-purpose ``SigV4Auth`` spends about 55 us of CPU per request (URL parsing, header objects,
-the signing-key derivation), a third of the budget of a post. Everything here but the path and the time is the
+botocore's general-purpose ``SigV4Auth`` redoes per request what a send repeats (URL parsing, header objects,
+the signing-key derivation), a large share of a post's CPU. Everything here but the path and the time is the
 same for every post of a send, so it is computed once: the host, the credential scope, the signing key (per
 day), the payload hash. The result is byte-for-byte what ``SigV4Auth`` produces for the same request and
-second (``tests/test_sigv4.py`` checks this against botocore), in about 7 us.
+second (``tests/test_sigv4.py`` checks this against botocore). The cost of both: docs/performance.md, measured by
+``tests/bench/fanout.py``.
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ def host_header(url: str) -> str:
     if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
         host = f"{host}:{parts.port}"
     return host
-
-
-def connection_url(endpoint: str, connection_id: str) -> str:
-    """``<endpoint>/@connections/<id>``, the id percent-encoded as botocore encodes it."""
-    return f"{endpoint.rstrip('/')}/@connections/{quote(connection_id, safe='')}"
 
 
 class ConnectionSigner:

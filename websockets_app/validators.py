@@ -9,11 +9,9 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 
 from websockets_app.conf import ws_settings
+from websockets_app.limits import BUILTIN_ROUTE_KEYS, ROUTE_KEY_PATTERN, STAGE_NAME_MAX_LENGTH, STAGE_NAME_PATTERN
 
-RESERVED_ROUTE_KEYS = frozenset({"$connect", "$disconnect", "$default"})
-
-# A custom route key becomes the last path segment of the WebSocket URL (ws/<slug:route>), so it must be a slug.
-_ROUTE_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}\Z")
+RESERVED_ROUTE_KEYS = frozenset(BUILTIN_ROUTE_KEYS)
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}\Z")
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
 _PARTITION = r"aws(?:-[a-z]+)*"
@@ -22,10 +20,6 @@ _LAMBDA_ARN = re.compile(
 )
 _CERTIFICATE_ARN = re.compile(rf"arn:{_PARTITION}:acm:{_REGION}:\d{{12}}:certificate/[0-9a-f-]{{36}}\Z")
 _HOSTED_ZONE_ID = re.compile(r"[A-Z0-9]{1,32}\Z")
-# API Gateway's rule for a stage name: letters, digits, '-' and '_', at most 128 characters (the stage is also the
-# first path segment of the API's URL). template.yaml's Stage parameter has the same pattern.
-STAGE_NAME_MAX_LENGTH = 128
-_STAGE_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{STAGE_NAME_MAX_LENGTH}}}\Z")
 
 # AWS tag limits (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
 MAX_TAGS = 50
@@ -36,14 +30,14 @@ MAX_TAG_VALUE_LENGTH = 256
 def validate_route_key(value: str) -> None:
     if value in RESERVED_ROUTE_KEYS:
         raise ValidationError("%(value)s is created with every API; choose another route key.", params={"value": value})
-    if not _ROUTE_KEY.match(value):
+    if not ROUTE_KEY_PATTERN.match(value):
         raise ValidationError("A route key may use only letters, digits, '-' and '_' (at most 64 characters).")
 
 
 def validate_stage_name(value: object) -> None:
     if not isinstance(value, str) or len(value) > STAGE_NAME_MAX_LENGTH:
         raise ValidationError(f"A stage name has at most {STAGE_NAME_MAX_LENGTH} characters.")
-    if not _STAGE_NAME.match(value):
+    if not STAGE_NAME_PATTERN.match(value):
         raise ValidationError("A stage name may use only letters, digits, '-' and '_'.")
 
 

@@ -50,7 +50,7 @@ from websockets_app.conf import ws_settings
 from websockets_app.gateway import HTTP, NONE, GatewayContext, client_ip
 from websockets_app.handlers import handler as handler  # re-exported: views import it from here
 from websockets_app.handlers import is_handler
-from websockets_app.messaging import MAX_PAYLOAD_BYTES
+from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
 from websockets_app.models import WebSocketSession
 from websockets_app.origins import origin_allowed
 from websockets_app.permissions import PermissionRule, rule_of
@@ -312,14 +312,14 @@ class WebSocketView(View):
     # -- helpers for subclasses ----------------------------------------------------------------------------------
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        """The message body as a JSON object; anything else (or more than API Gateway's 128 KB) is a bad request."""
+        """The message body as a JSON object; anything else (or more than API Gateway's limit) is a bad request."""
         declared_length = request.META.get("CONTENT_LENGTH") or ""
-        if declared_length.isdigit() and int(declared_length) > MAX_PAYLOAD_BYTES:
-            raise BadRequest("message larger than 128 KB")  # refused before it is read
+        if declared_length.isdigit() and int(declared_length) > MAX_MESSAGE_BYTES:
+            raise BadRequest(f"message larger than {describe_bytes(MAX_MESSAGE_BYTES)}")  # refused before it is read
         if not request.body:
             return {}
-        if len(request.body) > MAX_PAYLOAD_BYTES:
-            raise BadRequest("message larger than 128 KB")
+        if len(request.body) > MAX_MESSAGE_BYTES:
+            raise BadRequest(f"message larger than {describe_bytes(MAX_MESSAGE_BYTES)}")
         try:
             body = json.loads(request.body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -14,14 +14,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from infra.local.config import (
+from infra.local.config import ConfigError, GatewayConfig
+from websockets_app.limits import (
     DEFAULT_ROUTE_SELECTION_EXPRESSION,
     IDLE_TIMEOUT_SECONDS,
     MAX_CONNECTION_SECONDS,
     MAX_FRAME_BYTES,
     MAX_MESSAGE_BYTES,
-    ConfigError,
-    GatewayConfig,
 )
 from websockets_app.redaction import RedactingFormatter
 

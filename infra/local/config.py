@@ -6,18 +6,18 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from websockets_app.messaging import MAX_PAYLOAD_BYTES
-
-# API Gateway WebSocket quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
-MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES  # 128 KB: a larger message closes the connection with 1009
-MAX_FRAME_BYTES = 32 * 1024  # 32 KB per frame: a larger frame closes the connection with 1009
-IDLE_TIMEOUT_SECONDS = 10 * 60
-MAX_CONNECTION_SECONDS = 2 * 60 * 60
-
-DEFAULT_ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+# API Gateway's WebSocket quotas and rules; websockets_app.limits imports nothing from Django, so reading them here
+# does not load the app before Django is set up.
+from websockets_app.limits import (
+    DEFAULT_ROUTE_SELECTION_EXPRESSION,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTION_SECONDS,
+    MAX_FRAME_BYTES,
+    MAX_MESSAGE_BYTES,
+    ROUTE_KEY_PATTERN,
+)
 
 _SELECTION_EXPRESSION = re.compile(r"\$request\.body\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)\Z")
-_ROUTE_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}\Z")
 
 
 class ConfigError(ValueError):
@@ -52,7 +52,7 @@ class GatewayConfig:
                 raise ConfigError(f"{name} must be positive.")
         if self.max_frame_bytes > self.max_message_bytes:
             raise ConfigError("max_frame_bytes cannot exceed max_message_bytes.")
-        bad = sorted(route for route in self.routes if not _ROUTE_KEY.match(route))
+        bad = sorted(route for route in self.routes if not ROUTE_KEY_PATTERN.match(route))
         if bad:
             raise ConfigError(f"Route keys must be 1-64 letters, digits, '-' or '_': {', '.join(map(repr, bad))}.")
         self.selection_path  # noqa: B018 (validates the expression)

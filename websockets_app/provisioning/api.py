@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from websockets_app.models import BUILTIN_ROUTE_KEYS, ApiGatewayAdditionalRoute, IntegrationType
+from websockets_app.limits import BUILTIN_ROUTE_KEYS
+from websockets_app.models import ApiGatewayAdditionalRoute, IntegrationType
 from websockets_app.provisioning.routes import additional_slot, builtin_slot, check_https_targets, prune, sync_route
 from websockets_app.provisioning.run import ALREADY_EXISTS, NOT_FOUND, Run
 from websockets_app.validators import lambda_arn_account, lambda_arn_region

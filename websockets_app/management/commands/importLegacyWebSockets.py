@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from websockets_app.conf import ws_settings
+from websockets_app.limits import DEFAULT_ROUTE_SELECTION_EXPRESSION
 from websockets_app.models import (
     DEFAULT_STAGE_NAME,
     ApiGateway,
@@ -65,7 +66,6 @@ GATEWAY_COLUMNS = (
     "hosted_zone_id",
     "api_key_selection_expression",
     "route_selection_expression",
-    "route_key",
     "stage_name",
     "stage_description",
     "deployment_id",
@@ -321,8 +321,8 @@ class Command(BaseCommand):
                 "hosted_zone_id": text(row.get("hosted_zone_id")),
                 "api_key_selection_expression": text(row.get("api_key_selection_expression"))
                 or "$request.header.x-api-key",
-                "route_selection_expression": text(row.get("route_selection_expression")) or "$request.body.action",
-                "route_key": text(row.get("route_key")) or "$default",
+                "route_selection_expression": text(row.get("route_selection_expression"))
+                or DEFAULT_ROUTE_SELECTION_EXPRESSION,
                 "stage_name": stage,
                 "stage_description": text(row.get("stage_description")),
                 "tags": as_json_object(row.get("tags")),

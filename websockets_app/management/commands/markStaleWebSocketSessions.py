@@ -2,7 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from websockets_app.models import MAX_CONNECTION_SECONDS, WebSocketSession
+from websockets_app.limits import MAX_CONNECTION_SECONDS
+from websockets_app.models import WebSocketSession
 
 
 class Command(BaseCommand):
