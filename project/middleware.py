@@ -14,9 +14,9 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 class LazyWhiteNoiseMiddleware(WhiteNoiseMiddleware):
     """WhiteNoise that indexes ``STATIC_ROOT`` on the first request for a static file, not when Django starts.
 
-    Indexing the collected files costs about 18 ms of every Lambda cold start. A container that only handles
-    WebSocket events, schedules or operator commands never serves a static file; a container serving the site
-    pays once, on its first static request. Everything else is WhiteNoise's own behaviour.
+    Indexing the collected files is part of a cold start's cost (measured in docs/performance.md). A container that
+    only handles WebSocket events, schedules or operator commands never serves a static file; a container serving
+    the site pays once, on its first static request. Everything else is WhiteNoise's own behaviour.
     """
 
     def __init__(self, get_response: Callable[..., Any] | None = None, settings: Any = django_settings) -> None:
