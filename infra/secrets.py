@@ -95,10 +95,22 @@ def read_database_credentials(secret: str) -> dict[str, str]:
     return credentials
 
 
+# Secrets are read at init and when a login is refused after a rotation: a slow AWS fails the read in seconds
+# instead of botocore's defaults (60 s to connect, 60 s per read, retried).
+_CLIENT_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 5, "retries": {"total_max_attempts": 2, "mode": "standard"}}
+
+
 def _fetcher(store: str) -> Callable[[str], object]:
     # Imported here: Powertools Parameters loads boto3, which only containers with named secrets need.
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from botocore.config import Config
 
+    # Powertools' module-level functions use these providers; installed once, with bounded timeouts.
+    if store == SSM and "ssm" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["ssm"] = parameters.SSMProvider(boto_config=Config(**_CLIENT_TIMEOUTS))
+    if store == SECRETS_MANAGER and "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto_config=Config(**_CLIENT_TIMEOUTS))
     if store == SSM:
         return lambda name: parameters.get_parameter(name, decrypt=True, force_fetch=True)
     return lambda name: parameters.get_secret(name, force_fetch=True)

@@ -259,3 +259,24 @@ def test_the_lambda_entry_module_builds_the_clusters_connection_from_its_managed
         "p@ss:w/rd#1",
         0,
     ]
+
+
+@pytest.mark.parametrize("store", ["ssm", "secretsmanager"])
+def test_reading_a_secret_never_waits_on_aws_for_botocores_minutes(store, monkeypatch):
+    """At init, and on a login refused after a rotation, a slow AWS must fail the read within seconds."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    from infra.secrets import _fetcher
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    saved = dict(DEFAULT_PROVIDERS)
+    DEFAULT_PROVIDERS.clear()
+    try:
+        _fetcher(store)
+        config = DEFAULT_PROVIDERS["ssm" if store == "ssm" else "secrets"].client.meta.config
+    finally:
+        DEFAULT_PROVIDERS.clear()
+        DEFAULT_PROVIDERS.update(saved)
+    assert config.connect_timeout <= 3
+    assert config.read_timeout <= 5
+    assert config.retries["total_max_attempts"] <= 2
