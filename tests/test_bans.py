@@ -242,3 +242,21 @@ def test_deactivating_a_user_in_the_admin_closes_their_connections(
     assert User.objects.get(pk=ada.pk).is_active is False
     assert management_stub.stub.closed == ["ada-1="]
     assert open_ids() == set()
+
+
+def test_closing_many_stalled_connections_ends_by_one_deadline(
+    management_stub, make_session, ada, settings, monkeypatch
+):
+    """The closes share the deadline of the call, whatever the pool's width: not one deadline per wave of closes."""
+    from websockets_app import messaging
+
+    monkeypatch.setattr(messaging, "CLOSE_CONCURRENCY", 4)
+    settings.WEBSOCKETS = {**settings.WEBSOCKETS, "SEND_TIMEOUT_SECONDS": 0.5}
+    ids = [f"stall-{n}=" for n in range(12)]  # three waves of four
+    connections(make_session, ada, *ids)
+    started = time.perf_counter()
+    result = close_connections_of(ada)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.2, f"{elapsed:.2f} s: each wave of closes had a deadline of its own"
+    assert sorted(f.connection_id for f in result.failed) == sorted(ids)
+    assert open_ids() == set()  # refused from now on, closed or not

@@ -265,9 +265,12 @@ def post_each(targets: Iterable[Target], body: bytes, deadline: float) -> Delive
     return delivery
 
 
-def delete_connection(target: Target) -> bool:
-    """Close the connection; False when it was already gone. Raises ``ManagementApiError`` otherwise."""
-    outcome, _, failure = _call(target, "delete_connection", ws_settings.SEND_MAX_ATTEMPTS)
+def delete_connection(target: Target, deadline: float | None = None) -> bool:
+    """Close the connection; False when it was already gone. Raises ``ManagementApiError`` otherwise.
+
+    ``deadline`` (``time.monotonic()``) is the send deadline of a caller closing several; else one of its own.
+    """
+    outcome, _, failure = _call(target, "delete_connection", ws_settings.SEND_MAX_ATTEMPTS, deadline)
     if failure is not None:
         raise ManagementApiError(failure)
     return outcome == "sent"

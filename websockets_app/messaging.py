@@ -384,9 +384,13 @@ def _close_each(targets: Sequence[Target]) -> Delivery:
 
     from websockets_app import management_api
 
+    # One deadline for them all, taken here, where the Lambda context is known: a worker thread does not see it,
+    # and a deadline per close would start again with every wave of CLOSE_CONCURRENCY closes.
+    deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
+
     def close_one(target: Target) -> tuple[str, str, Failure | None]:
         try:
-            closed = management_api.delete_connection(target)
+            closed = management_api.delete_connection(target, deadline)
         except ManagementApiError as exc:
             return target.connection_id, "failed", exc.failure
         return target.connection_id, "sent" if closed else "gone", None
