@@ -98,7 +98,11 @@ def test_the_fanout_benchmark_runs_and_delivers_everything():
     assert report["ok"] is True
     assert report["missed"] == []
     assert_judged_by_ratios(report, ["delivery_problems"])  # --check delivery: the ratios are not judged
-    assert set(report["runs"]) == {"sequential_boto3", "boto3_thread_pool", "sender"}
+    assert set(report["runs"]) == {"sequential_boto3", "boto3_thread_pool", "sender", "floor"}
+    floor = report["runs"].pop("floor")  # the cheapest client: it delivers, and marks nothing
+    assert floor["problems"] == []
+    assert floor["statuses"] == {"200": 257, "410": 30, "429": 13}  # throttled once, never retried
+    assert report["ratios"]["sender_cpu_vs_floor"] > 1
     for run in report["runs"].values():
         assert run["problems"] == []
         assert run["delivered"] == run["live"]
@@ -114,6 +118,7 @@ def test_the_fanout_benchmark_runs_and_delivers_everything():
         "rate_vs_thread_pool",
         "cpu_saving_vs_sequential",
         "cpu_saving_vs_thread_pool",
+        "sender_cpu_vs_floor",
     }
 
 

@@ -6,7 +6,10 @@ One run measures, against a local Management API stub in its own process (``test
   per gone row, on a subset;
 * ``boto3_thread_pool``: one shared boto3 client driven by a thread pool, gone rows marked in one UPDATE, on a
   subset;
-* ``sender``: this project's ``WebSocketSession.objects....send_message()`` on all N sessions.
+* ``sender``: this project's ``WebSocketSession.objects....send_message()`` on all N sessions;
+* ``floor``: the cheapest client that does the same work (``tests/bench/floor.py``: requests built and signed
+  before the clock starts, written over as many keep-alive connections as the sender uses), on all N sessions. The
+  sender's CPU per message is also reported as a multiple of the floor's (``sender_cpu_vs_floor``).
 
 It prints one JSON object (messages/s and CPU microseconds per message for each, the ratios, the machine, and
 whether every live connection got the message exactly once and every gone row was marked) and exits non-zero when
@@ -175,6 +178,7 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
         "sender": _run(
             stub, ids, lambda _: WebSocketSession.objects.in_channel("bench").send_message(payload), sender=True
         ),
+        "floor": _run_floor(stub, ids, args.concurrency, payload),
     }
     sender, sequential, pool = runs["sender"], runs["sequential_boto3"], runs["boto3_thread_pool"]
     ratios = {
@@ -182,6 +186,7 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
         "rate_vs_thread_pool": _ratio(sender["messages_per_second"], pool["messages_per_second"]),
         "cpu_saving_vs_sequential": _ratio(sequential["cpu_us_per_message"], sender["cpu_us_per_message"]),
         "cpu_saving_vs_thread_pool": _ratio(pool["cpu_us_per_message"], sender["cpu_us_per_message"]),
+        "sender_cpu_vs_floor": _ratio(sender["cpu_us_per_message"], runs["floor"]["cpu_us_per_message"]),
     }
     problems = [f"{name}: {problem}" for name, run in runs.items() for problem in run["problems"]]
     targets = [target("delivery_problems", len(problems), at_most=0)]
@@ -250,6 +255,29 @@ def _run(stub: Stub, subset: list[str], send: Callable[[list[str]], Any], sender
         "throttled": sum(cid.startswith("throttle-") for cid in subset),
         "throttled_then_retried": stats.get("LimitExceededException", 0),
         "stub_cpu_us_per_request": round(stats.get("cpu_us", 0) / max(1, stats.get("requests", 1)), 1),
+        "problems": problems,
+    }
+
+
+def _run_floor(stub: Stub, ids: list[str], connections: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """The floor client on the same ids and payload; it marks nothing, so only delivery is checked."""
+    from tests.bench.floor import post_all, prebuilt_requests
+    from websockets_app.messaging import encode_payload
+
+    requests = prebuilt_requests(stub.url, ids, encode_payload(payload))
+    stub.reset()
+    statuses, wall, cpu = measure(lambda: post_all(stub.url, requests, connections))
+    stats = stub.stats()
+    live = [cid for cid in ids if not cid.startswith(("gone-", "throttle-"))]
+    problems = []
+    if stats.get("delivered_connections", 0) != len(live) or statuses[200] != len(live):
+        problems.append(f"{stats.get('delivered_connections', 0)} connections got the message, {len(live)} are live")
+    return {
+        "messages": len(ids),
+        "seconds": round(wall, 3),
+        "messages_per_second": round(len(ids) / wall, 1),
+        "cpu_us_per_message": round(cpu / len(ids) * 1e6, 1),
+        "statuses": {str(status): count for status, count in sorted(statuses.items())},
         "problems": problems,
     }
 
