@@ -112,7 +112,13 @@ class FakeManagementApi:
         if self._server is None:
             self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
             self._server.daemon_threads = True
-            self._thread = threading.Thread(target=self._server.serve_forever, name="fake-management-api", daemon=True)
+            self._thread = threading.Thread(
+                # serve_forever checks for shutdown every poll_interval: 0.5 s by default, at the end of every test.
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.01},
+                name="fake-management-api",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
