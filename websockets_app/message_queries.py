@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Field, Model
 from django.utils import timezone
 
@@ -91,6 +91,7 @@ def _part(model: type[Model], table_alias: str, start: int, connection: Any) -> 
     return _Part(model, [field.attname for field in fields], converters, start)
 
 
+# Kept over the plain ORM: a message costs 2.1x the baseline request here, 7.2x through the ORM (tests/bench/events.py).
 def _statements(alias: str) -> _Statements:
     connection = connections[alias]
     key = (alias, connection.vendor)
@@ -151,8 +152,12 @@ def _statements(alias: str) -> _Statements:
     return statements
 
 
-def connected_session(connection_id: str, using: str = "default") -> WebSocketSession | None:
-    """The connected session with this id, its ``user`` and ``api_gateway`` loaded; None if there is none."""
+def connected_session(connection_id: str, using: str | None = None) -> WebSocketSession | None:
+    """The connected session with this id, its ``user`` and ``api_gateway`` loaded; None if there is none.
+
+    Read from ``using``, else from the database the routers choose for reading sessions (as the ORM would).
+    """
+    using = using or router.db_for_read(WebSocketSession)
     statements = _statements(using)
     connection = connections[using]
     with connection.cursor() as cursor:
@@ -172,13 +177,15 @@ def _datetime_value(value: datetime | None, connection: Any) -> Any:
 
 
 def count_message(
-    session: WebSocketSession, limit: MessageRateLimit | None = None, using: str = "default"
+    session: WebSocketSession, limit: MessageRateLimit | None = None, using: str | None = None
 ) -> CountedMessage | None:
     """Add one to the session's request count and touch ``updated_on``, in one UPDATE.
 
     With a ``limit``, the same UPDATE counts the message in the connection's current window, or opens a new one,
     only while the window holds fewer than ``limit.messages``: None means over the limit, and nothing was written.
+    Written to ``using``, else to the database the routers choose for writing this session (as ``save`` would).
     """
+    using = using or router.db_for_write(WebSocketSession, instance=session)
     statements = _statements(using)
     connection = connections[using]
     now = timezone.now()
@@ -210,8 +217,10 @@ def count_message(
     return counted
 
 
-def uncount_message(session: WebSocketSession, counted: CountedMessage, using: str = "default") -> None:
-    """Take back a message ``count_message`` counted (its handler refused it), in one UPDATE."""
+def uncount_message(session: WebSocketSession, counted: CountedMessage, using: str | None = None) -> None:
+    """Take back a message ``count_message`` counted (its handler refused it), in one UPDATE, on the database
+    ``count_message`` chose."""
+    using = using or router.db_for_write(WebSocketSession, instance=session)
     statements = _statements(using)
     connection = connections[using]
     counted_at = _datetime_value(counted.counted_at, connection)
