@@ -26,7 +26,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
@@ -42,7 +42,7 @@ BUCKETS_PER_WINDOW = 10
 class RateLimited(Exception):
     """Too many attempts (connections, messages, token requests) in the window; ``retry_after`` is in seconds."""
 
-    def __init__(self, retry_after: int, what: str = "connection") -> None:
+    def __init__(self, retry_after: int, what: Literal["connection", "message"] = "connection") -> None:
         super().__init__(f"{what} rate limit reached")
         self.retry_after = retry_after
 
