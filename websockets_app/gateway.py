@@ -192,7 +192,8 @@ class GatewayContext:
 
         # The event is API Gateway's, but its values still have to fit the row: refused (400), never a 500.
         validate_stage_name(self.stage)
-        if len(self.api_id) > ApiGateway._meta.get_field("api_id").max_length:
+        longest_api_id = ApiGateway._meta.get_field("api_id").max_length
+        if longest_api_id is not None and len(self.api_id) > longest_api_id:
             raise ValidationError("The event's API id is longer than any API Gateway id.")
         gateway, _ = ApiGateway.objects.get_or_create(
             api_id=self.api_id,
