@@ -228,6 +228,6 @@ $(addprefix build-,$(FUNCTIONS)): install
 	$(LAMBDA_PYTHON) $(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
 
 clean:  ## Remove everything the project creates: .venv, tools, builds, caches, test output, local databases
-	rm -rf $(VENV) .tools .aws-sam .hypothesis test-output staticfiles .pytest_cache .ruff_cache .coverage .coverage.* \
+	rm -rf $(VENV) .tools .aws-sam .hypothesis test-output staticfiles .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.* \
 		htmlcov db.sqlite3 db.sqlite3-* .test-db.sqlite3*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -259,6 +259,7 @@ def test_clean_removes_everything_the_project_creates_and_nothing_else(tmp_path)
         "staticfiles/x.css",
         ".pytest_cache/v",
         ".ruff_cache/x",
+        ".mypy_cache/3.11/x",
         ".coverage",
         "db.sqlite3",
         "db.sqlite3-journal",
