@@ -106,7 +106,7 @@ class LocalGateway:
         return error(404, "NotFoundException", "WebSocket handshakes and @connections/{id} only.")
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        facts = events.ConnectionFacts(
+        facts = events.connection_facts(
             connection_id=events.new_connection_id(),
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),
