@@ -27,7 +27,7 @@ from infra.secrets import load_secrets
 # Before anything reads Django's settings: the secret key and database URL may live in SSM or Secrets Manager.
 load_secrets()
 
-from infra import events, observability  # noqa: E402
+from infra import event_kinds, observability  # noqa: E402
 from infra.cleanup import run_cleanup  # noqa: E402
 from infra.commands import command_line_of, run_command_line  # noqa: E402
 from infra.http import build_http_handler  # noqa: E402
@@ -123,17 +123,17 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 _HANDLERS = {
-    events.WEBSOCKET: websocket_handler,
-    events.HTTP: http_handler,
-    events.CLEANUP: cleanup_handler,
-    events.MANAGE: manage_handler,
-    events.FANOUT: fanout_handler,
+    event_kinds.WEBSOCKET: websocket_handler,
+    event_kinds.HTTP: http_handler,
+    event_kinds.CLEANUP: cleanup_handler,
+    event_kinds.MANAGE: manage_handler,
+    event_kinds.FANOUT: fanout_handler,
 }
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Any event this project receives, dispatched by its shape."""
-    kind = events.event_kind(event)
+    kind = event_kinds.event_kind(event)
     if kind is None:
         keys = sorted(event)[:20] if isinstance(event, dict) else type(event).__name__
         _log.warning("Unrecognised event", extra={"event_keys": keys})

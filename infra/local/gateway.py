@@ -25,7 +25,7 @@ from infra.local.config import GatewayConfig
 from infra.local.connections import GOING_AWAY, Connection, Connections
 from infra.local.frames import FrameLimitedWebSocketResponse
 from infra.local.invokers import HTTP, WEBSOCKET, InvocationFailed, Invoker
-from infra.local.management import CONNECTIONS_PATH, ManagementApi, error
+from infra.local.management_api import CONNECTIONS_PATH, ManagementApi, error
 from websockets_app.redaction import redact_query_string
 
 logger = logging.getLogger("infra.local")
