@@ -284,7 +284,7 @@ def routed_sessions(sessions_database, settings):
 
 # Transactional: the two connections see each other's rows only once they are committed.
 @pytest.mark.django_db(transaction=True, databases=["default", SESSIONS_DATABASE])
-def test_the_message_queries_follow_the_database_router(routed_sessions):
+def test_the_message_queries_follow_the_database_router(routed_sessions, send):
     api = ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE, region="eu-west-1")
     session = WebSocketSession.objects.create(connection_id=CONNECTION_ID, api_gateway=api, channel_name="lobby")
     assert session._state.db == SESSIONS_DATABASE
