@@ -5,9 +5,11 @@ only runs the request itself; secrets named in the environment are fetched just 
 ``handler`` accepts any event this project receives and dispatches it by shape; the other entry points serve one
 event kind each (the SAM template wires one function per kind).
 
-Each invocation is treated like a Django request (``infra.database``): a database connection kept by a warm
-container is checked before the work and closed after it if broken or expired, and a database that cannot be
-reached ends the invocation with the entry point's failure result within the connect timeout.
+WebSocket events are handled by the app's own Lambda handler (``websockets_app.aws_lambda``); this module adds
+the project's secrets and observability around it. Every other invocation is treated like a Django request too
+(``websockets_app.aws_lambda.database``): a database connection kept by a warm container is checked before the
+work and closed after it if broken or expired, and a database that cannot be reached ends the invocation with the
+entry point's failure result within the connect timeout.
 
 A request's path: this module -> WSGI (apig-wsgi) -> Django middleware -> URL resolver -> view -> models.
 """
@@ -25,13 +27,13 @@ from infra.secrets import load_secrets
 # Before anything reads Django's settings: the secret key and database URL may live in SSM or Secrets Manager.
 load_secrets()
 
-from infra import database, events, observability  # noqa: E402
+from infra import event_kinds, observability  # noqa: E402
 from infra.cleanup import run_cleanup  # noqa: E402
 from infra.commands import command_line_of, run_command_line  # noqa: E402
 from infra.http import build_http_handler  # noqa: E402
-from infra.websocket import make_websocket_handler  # noqa: E402
 from project.wsgi import application  # noqa: E402  (sets DJANGO_SETTINGS_MODULE and runs django.setup())
-from websockets_app.delivery import lambda_context  # noqa: E402
+from websockets_app.aws_lambda import database, make_websocket_handler  # noqa: E402
+from websockets_app.messaging import lambda_context  # noqa: E402
 
 observability.share_log_keys_with_django()
 observability.escape_unencodable_output()
@@ -40,24 +42,16 @@ _http = build_http_handler(application, os.environ.get("LAMBDA_HTTP_ADAPTER") or
 
 _log = logging.getLogger(__name__)
 
-# Entry points whose work is a Django request: Django's request signals check their connections.
-_THROUGH_WSGI = frozenset({"websocket", "http"})
-_INTERNAL_SERVER_ERROR = {
-    "statusCode": 500,
-    "headers": {"Content-Type": "text/plain; charset=utf-8"},
-    "body": "Internal server error.",
-}
 # The answer of an entry point whose database cannot be reached (already logged); cleanup and fan-out raise, as for
 # any failure, so Lambda counts an error and the schedule or SQS tries again.
 _DATABASE_UNAVAILABLE: dict[str, Callable[[database.DatabaseUnavailable], dict[str, Any]]] = {
-    "websocket": lambda exc: dict(_INTERNAL_SERVER_ERROR),
     "manage": lambda exc: {"exit_code": 1, "output": f"{exc}\n"},
 }
 
 
 def _run(kind: str, context: Any, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """An entry point's work, run as Django runs a request (see ``infra.database``); a send it makes ends before
-    the invocation does (``websockets_app.delivery.lambda_context``)."""
+    """An entry point's work, run as Django runs a request (see ``websockets_app.aws_lambda.database``); a send it
+    makes ends before the invocation does (``websockets_app.messaging.lambda_context``)."""
     with lambda_context(context):
         return _run_with_database(kind, work)
 
@@ -68,7 +62,7 @@ def _run_with_database(kind: str, work: Callable[[], dict[str, Any]]) -> dict[st
         # files, the favicon and pages that read no table are still served while the database is down.
         return work()
     try:
-        with database.invocation(through_wsgi=kind in _THROUGH_WSGI):
+        with database.invocation(through_wsgi=False):
             return work()
     except database.DatabaseUnavailable as exc:
         if kind not in _DATABASE_UNAVAILABLE:
@@ -83,7 +77,7 @@ def websocket_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = request_context.get("connectionId")
     with observability.invocation("websocket", context, connection_id if isinstance(connection_id, str) else ""):
         started = time.perf_counter()
-        result = _run("websocket", context, lambda: _websocket(event, context))
+        result = _websocket(event, context)  # the app's handler: send deadline, database, 500 when it is down
         observability.record_websocket_event(
             str(request_context.get("eventType", "")),
             str(request_context.get("routeKey", "")),
@@ -129,17 +123,17 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 _HANDLERS = {
-    events.WEBSOCKET: websocket_handler,
-    events.HTTP: http_handler,
-    events.CLEANUP: cleanup_handler,
-    events.MANAGE: manage_handler,
-    events.FANOUT: fanout_handler,
+    event_kinds.WEBSOCKET: websocket_handler,
+    event_kinds.HTTP: http_handler,
+    event_kinds.CLEANUP: cleanup_handler,
+    event_kinds.MANAGE: manage_handler,
+    event_kinds.FANOUT: fanout_handler,
 }
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Any event this project receives, dispatched by its shape."""
-    kind = events.event_kind(event)
+    kind = event_kinds.event_kind(event)
     if kind is None:
         keys = sorted(event)[:20] if isinstance(event, dict) else type(event).__name__
         _log.warning("Unrecognised event", extra={"event_keys": keys})

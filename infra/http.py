@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from infra.websocket import LambdaHandler
-from infra.wsgi_text import WSGIApp, body_is_decodable, percent_encoded, with_wsgi_header_text
+from websockets_app.aws_lambda.wsgi import LambdaHandler
+from websockets_app.aws_lambda.wsgi_text import WSGIApp, body_is_decodable, percent_encoded, with_wsgi_header_text
 from websockets_app.gateway import ambiguous_integration_header
 
 ADAPTERS = ("apig-wsgi", "serverless-wsgi")

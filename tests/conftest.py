@@ -70,6 +70,17 @@ def keep_test_connection(monkeypatch):
     monkeypatch.setattr(BaseDatabaseWrapper, "close_if_unusable_or_obsolete", lambda self: None)
 
 
+@pytest.fixture(scope="session")
+def websocket_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The app's own Lambda handler for WebSocket events (``websockets_app.aws_lambda``) for this project's Django
+    application, as any project builds it: the tests of WebSocket views go through it. ``infra.handlers`` adds the
+    project's secrets and observability around it and is tested on its own."""
+    from project.wsgi import application
+    from websockets_app.aws_lambda import make_websocket_handler
+
+    return make_websocket_handler(application)
+
+
 @pytest.fixture
 def make_gateway(db) -> Callable[..., ApiGateway]:
     def make(**fields: Any) -> ApiGateway:

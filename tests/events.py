@@ -1,36 +1,38 @@
-"""Realistic Lambda events, shaped as API Gateway, ALB, EventBridge and SQS deliver them."""
+"""Realistic Lambda events, shaped as API Gateway, ALB, EventBridge and SQS deliver them.
+
+WebSocket events come from the app's builder (``websockets_app.aws_lambda.events``), with a browser's handshake.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-API_ID = "a1b2c3d4e5"
-STAGE = "production"
-REGION = "eu-west-1"
-DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
-CONNECTION_ID = "L0SM9cOFvHcCIhw="
-SOURCE_IP = "203.0.113.7"
+from websockets_app.aws_lambda import events
+from websockets_app.aws_lambda.events import SAMPLE_CONNECTION
+
+API_ID = events.SAMPLE_API_ID
+STAGE = events.SAMPLE_STAGE
+REGION = events.SAMPLE_REGION
+DOMAIN = events.SAMPLE_DOMAIN
+CONNECTION_ID = events.SAMPLE_CONNECTION_ID
+SOURCE_IP = events.SAMPLE_SOURCE_IP
+
+# A browser's handshake, as it reaches API Gateway.
+BROWSER_HEADERS = {
+    "Host": DOMAIN,
+    "Origin": "https://www.example.com",
+    "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+    "User-Agent": "Mozilla/5.0",
+    "X-Amzn-Trace-Id": "Root=1-6740c1d0-0a1b2c3d4e5f",
+}
 
 
 def request_context(event_type: str, route_key: str, connection_id: str = CONNECTION_ID, **extra: Any) -> dict:
-    context = {
-        "routeKey": route_key,
-        "eventType": event_type,
-        "extendedRequestId": "L0SM9FOVHcCF5vA=",
-        "requestTime": "21/Nov/2026:10:00:00 +0000",
-        "messageDirection": "IN",
-        "stage": STAGE,
-        "connectedAt": 1_795_000_000_000,
-        "requestTimeEpoch": 1_795_000_000_123,
-        "identity": {"userAgent": "Mozilla/5.0", "sourceIp": SOURCE_IP},
-        "requestId": "L0SM9FOVHcCF5vA=",
-        "domainName": DOMAIN,
-        "connectionId": connection_id,
-        "apiId": API_ID,
-    }
-    context.update(extra)
-    return context
+    return events.request_context(_connection(connection_id), event_type, route_key, **extra)
 
 
 def connect_event(
@@ -40,53 +42,26 @@ def connect_event(
     cookie: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict:
-    all_headers = {
-        "Host": DOMAIN,
-        "Origin": "https://www.example.com",
-        "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-        "User-Agent": "Mozilla/5.0",
-        "X-Amzn-Trace-Id": "Root=1-6740c1d0-0a1b2c3d4e5f",
-        "X-Forwarded-For": SOURCE_IP,
-        "X-Forwarded-Port": "443",
-        "X-Forwarded-Proto": "https",
-    }
+    all_headers = dict(BROWSER_HEADERS)
     if cookie:
         all_headers["Cookie"] = cookie
     all_headers.update(headers or {})
-    event: dict[str, Any] = {
-        "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
-        "requestContext": request_context("CONNECT", "$connect", connection_id),
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = dict(query)
-        event["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()}
-    return event
+    return events.connect_event(all_headers, query or {}, connection=_connection(connection_id))
 
 
 def message_event(
     body: Any = None, *, connection_id: str = CONNECTION_ID, route_key: str = "$default", raw: str | None = None
 ) -> dict:
-    return {
-        "requestContext": request_context("MESSAGE", route_key, connection_id, messageId="Ltl9ZdPmCF8Aaxg="),
-        "body": raw if raw is not None else json.dumps(body if body is not None else {}),
-        "isBase64Encoded": False,
-    }
+    data = raw if raw is not None else json.dumps(body if body is not None else {})
+    return events.message_event(data, route_key, connection=_connection(connection_id))
 
 
 def disconnect_event(connection_id: str = CONNECTION_ID) -> dict:
-    headers = {"Host": DOMAIN, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
-    return {
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "requestContext": request_context(
-            "DISCONNECT", "$disconnect", connection_id, disconnectStatusCode=1001, disconnectReason="Going away"
-        ),
-        "isBase64Encoded": False,
-    }
+    return events.disconnect_event(connection=_connection(connection_id))
+
+
+def _connection(connection_id: str) -> events.Connection:
+    return replace(SAMPLE_CONNECTION, connection_id=connection_id)
 
 
 def http_event(path: str, *, host: str = DOMAIN, method: str = "GET", query: str = "") -> dict:

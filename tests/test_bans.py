@@ -9,7 +9,6 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 
-from infra.handlers import handler
 from tests.events import API_ID, CONNECTION_ID, STAGE, message_event
 from websockets_app import messaging
 from websockets_app.messaging import close_connections_of
@@ -40,16 +39,18 @@ def open_ids() -> set[str]:
 
 
 @pytest.mark.usefixtures("keep_test_connection", "ws_test_views")
-def test_an_inactive_users_message_on_an_open_connection_is_a_403_that_writes_nothing(ada, django_assert_num_queries):
+def test_an_inactive_users_message_on_an_open_connection_is_a_403_that_writes_nothing(
+    ada, django_assert_num_queries, websocket_handler
+):
     api = ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE, region="eu-west-1")
     session = WebSocketSession.objects.create(connection_id=CONNECTION_ID, api_gateway=api, user=ada)
-    assert handler(message_event({"action": "echo"}), None)["statusCode"] == 200
+    assert websocket_handler(message_event({"action": "echo"}), None)["statusCode"] == 200
     # A bulk update sends no signal: the connection stays open, but the message path reads the user it loads.
     User.objects.filter(pk=ada.pk).update(is_active=False)
     session.refresh_from_db()
     before = (session.request_count, session.updated_on)
     with django_assert_num_queries(1):  # the session with its user and gateway, nothing more
-        result = handler(message_event({"action": "echo"}), None)
+        result = websocket_handler(message_event({"action": "echo"}), None)
     assert (result["statusCode"], result["body"]) == (403, "Forbidden.")
     session.refresh_from_db()
     assert (session.request_count, session.updated_on) == before

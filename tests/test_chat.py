@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from infra.handlers import handler
 from project.chat.models import HISTORY_LENGTH, ChatMessage
 from tests.events import API_ID, DOMAIN, STAGE, connect_event, message_event
+from websockets_app.aws_lambda.wsgi import LambdaHandler
 from websockets_app.messaging import MAX_PAYLOAD_BYTES
 from websockets_app.models import ApiGateway, WebSocketSession
 
@@ -196,8 +198,14 @@ def in_room(api, ada):
     return WebSocketSession.objects.create(connection_id="ada=", channel_name="room-1", user=ada, api_gateway=api)
 
 
-def act(body: dict, connection_id: str = "ada=") -> dict:
-    return handler(message_event(body, connection_id=connection_id), None)
+@pytest.fixture
+def act(websocket_handler: LambdaHandler) -> Callable[..., Any]:
+    """A chat action from a connection, through the app's Lambda handler: the result."""
+
+    def act(body: dict, connection_id: str = "ada=") -> dict:
+        return websocket_handler(message_event(body, connection_id=connection_id), None)
+
+    return act
 
 
 def delivered(stub) -> dict[str, list[dict]]:
@@ -205,7 +213,9 @@ def delivered(stub) -> dict[str, list[dict]]:
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_send_stores_the_message_and_sends_it_to_every_connection_in_the_room_only(in_room, api, bob, management_stub):
+def test_send_stores_the_message_and_sends_it_to_every_connection_in_the_room_only(
+    in_room, api, bob, management_stub, act
+):
     WebSocketSession.objects.create(connection_id="bob=", channel_name="room-1", user=bob, api_gateway=api)
     WebSocketSession.objects.create(connection_id="away=", channel_name="room-2", user=bob, api_gateway=api)
     WebSocketSession.objects.create(
@@ -229,7 +239,7 @@ def test_send_stores_the_message_and_sends_it_to_every_connection_in_the_room_on
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_the_room_is_the_connections_channel_whatever_the_body_says(in_room, management_stub):
+def test_the_room_is_the_connections_channel_whatever_the_body_says(in_room, management_stub, act):
     assert act({"action": "send", "text": "hi", "room": "room-2", "channel": "room-2"})["statusCode"] == 200
     assert ChatMessage.objects.get().room == "room-1"
 
@@ -241,7 +251,7 @@ SEND_QUERIES = 5
 
 @pytest.mark.usefixtures("keep_test_connection")
 def test_send_takes_a_fixed_number_of_queries_whatever_the_room_size(
-    in_room, api, bob, management_stub, django_assert_num_queries
+    in_room, api, bob, management_stub, django_assert_num_queries, act
 ):
     WebSocketSession.objects.bulk_create(
         WebSocketSession(connection_id=f"peer-{n}=", channel_name="room-1", user=bob, api_gateway=api)
@@ -266,7 +276,7 @@ def test_send_takes_a_fixed_number_of_queries_whatever_the_room_size(
     ],
     ids=["missing", "empty", "blank", "too-long", "number", "list", "null"],
 )
-def test_bad_text_is_a_400_that_stores_and_sends_nothing(in_room, management_stub, body):
+def test_bad_text_is_a_400_that_stores_and_sends_nothing(in_room, management_stub, body, act):
     result = act(body)
     assert (result["statusCode"], result["body"]) == (400, "Bad request.")
     assert not ChatMessage.objects.exists()
@@ -276,14 +286,14 @@ def test_bad_text_is_a_400_that_stores_and_sends_nothing(in_room, management_stu
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_text_of_exactly_2000_characters_after_stripping_is_accepted(in_room, management_stub):
+def test_text_of_exactly_2000_characters_after_stripping_is_accepted(in_room, management_stub, act):
     assert act({"action": "send", "text": "  " + "é" * 2000 + "\n"})["statusCode"] == 200
     assert ChatMessage.objects.get().text == "é" * 2000
 
 
 @pytest.mark.usefixtures("keep_test_connection")
 @pytest.mark.parametrize("action", ["send", "history"])
-def test_a_connection_without_a_channel_is_refused(api, ada, management_stub, action):
+def test_a_connection_without_a_channel_is_refused(api, ada, management_stub, action, act):
     WebSocketSession.objects.create(connection_id="ada=", channel_name="", user=ada, api_gateway=api)
     result = act({"action": action, "text": "hi"})
     assert (result["statusCode"], result["body"]) == (400, "Bad request.")
@@ -293,7 +303,7 @@ def test_a_connection_without_a_channel_is_refused(api, ada, management_stub, ac
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_an_anonymous_connection_may_not_send(api, management_stub):
+def test_an_anonymous_connection_may_not_send(api, management_stub, act):
     WebSocketSession.objects.create(connection_id="anon=", channel_name="room-1", api_gateway=api)
     assert act({"action": "send", "text": "hi"}, connection_id="anon=")["statusCode"] == 403
     assert not ChatMessage.objects.exists()
@@ -301,7 +311,7 @@ def test_an_anonymous_connection_may_not_send(api, management_stub):
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_history_replies_with_the_rooms_latest_fifty_oldest_first(in_room, ada, bob, django_assert_num_queries):
+def test_history_replies_with_the_rooms_latest_fifty_oldest_first(in_room, ada, bob, django_assert_num_queries, act):
     for n in range(HISTORY_LENGTH + 3):
         say("room-1", ada if n % 2 else bob, f"m{n}", minutes_ago=100 - n)
     say("room-2", bob, "elsewhere")
@@ -323,12 +333,12 @@ def test_history_replies_with_the_rooms_latest_fifty_oldest_first(in_room, ada, 
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_history_of_an_empty_room_is_an_empty_list(in_room):
+def test_history_of_an_empty_room_is_an_empty_list(in_room, act):
     assert json.loads(act({"action": "history"})["body"]) == {"type": "chat.history", "room": "room-1", "messages": []}
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_history_keeps_to_api_gateways_message_size_by_leaving_out_the_oldest(in_room, ada):
+def test_history_keeps_to_api_gateways_message_size_by_leaving_out_the_oldest(in_room, ada, act):
     for n in range(HISTORY_LENGTH):
         say("room-1", ada, f"{n:02d}" + "😀" * 1998, minutes_ago=100 - n)  # 2,000 characters, ~8 KB each
     body = act({"action": "history"})["body"]
@@ -339,14 +349,18 @@ def test_history_keeps_to_api_gateways_message_size_by_leaving_out_the_oldest(in
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_ping_still_answers(in_room):
+def test_ping_still_answers(in_room, act):
     assert json.loads(act({"action": "ping"})["body"]) == {"pong": True}
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_a_browser_connects_to_a_room_with_a_token_and_chats(api, ada, login_token, management_stub):
+def test_a_browser_connects_to_a_room_with_a_token_and_chats(
+    api, ada, login_token, management_stub, act, websocket_handler
+):
     token, cookie = login_token(ada)
-    connected = handler(connect_event("ada=", query={"channel": "room-1", "ws_token": token}, cookie=cookie), None)
+    connected = websocket_handler(
+        connect_event("ada=", query={"channel": "room-1", "ws_token": token}, cookie=cookie), None
+    )
     assert connected["statusCode"] == 200
     assert act({"action": "send", "text": "hi"})["statusCode"] == 200
     assert [m["text"] for m in json.loads(act({"action": "history"})["body"])["messages"]] == ["hi"]

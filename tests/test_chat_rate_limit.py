@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from infra.handlers import handler
 from project.chat.models import ChatMessage
 from project.websocket import SiteWebSocketView
 from tests.events import API_ID, DOMAIN, STAGE, message_event
+from websockets_app.aws_lambda.wsgi import LambdaHandler
 from websockets_app.models import ApiGateway, WebSocketSession
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
@@ -31,15 +33,21 @@ def room(django_user_model) -> WebSocketSession:
     return WebSocketSession.objects.create(connection_id="ada=", channel_name="room-1", user=ada, api_gateway=api)
 
 
-def send(text: str) -> dict:
-    return handler(message_event({"action": "send", "text": text}, connection_id="ada="), None)
+@pytest.fixture
+def send(websocket_handler: LambdaHandler) -> Callable[..., Any]:
+    """A chat message from ada=, through the app's Lambda handler: the result."""
+
+    def send(text: str) -> dict:
+        return websocket_handler(message_event({"action": "send", "text": text}, connection_id="ada="), None)
+
+    return send
 
 
 def test_the_chat_has_a_limit_that_suits_a_chat():
     assert (SiteWebSocketView.message_rate_limit, SiteWebSocketView.message_rate_limit_window_seconds) == (20, 10)
 
 
-def test_a_send_past_the_chats_limit_is_a_429_that_stores_and_posts_nothing(room, management_stub):
+def test_a_send_past_the_chats_limit_is_a_429_that_stores_and_posts_nothing(room, management_stub, send):
     assert {send(f"message {n}")["statusCode"] for n in range(LIMIT)} == {200}
     result = send("one too many")
     assert result["statusCode"] == 429
@@ -53,7 +61,7 @@ def test_a_send_past_the_chats_limit_is_a_429_that_stores_and_posts_nothing(room
     assert room.request_count == 1 + LIMIT
 
 
-def test_the_next_window_lets_the_connection_chat_again(room, management_stub):
+def test_the_next_window_lets_the_connection_chat_again(room, management_stub, send):
     for n in range(LIMIT + 1):
         send(f"message {n}")
     WebSocketSession.objects.filter(pk=room.pk).update(message_window_start=room.created_on - timedelta(seconds=11))

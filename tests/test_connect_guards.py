@@ -3,14 +3,16 @@ connection rate limits. Every refused attempt is counted; nothing else is writte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import RequestFactory
 from django.utils import timezone
 
-from infra.handlers import handler
 from tests.events import SOURCE_IP, connect_event, request_context
+from websockets_app.aws_lambda.wsgi import LambdaHandler
 from websockets_app.gateway import HTTP, LAMBDA, GatewayContext, client_ip
 from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession
 from websockets_app.origins import Origin, origin_allowed
@@ -20,14 +22,20 @@ from websockets_app.rate_limits import ConnectionLimits, RateLimited, admit_conn
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection", "ws_test_views")]
 
 
-def connect(connection_id: str = "c1=", *, origin: str | None = "https://www.example.com", **kwargs) -> dict:
-    event = connect_event(connection_id, **kwargs)
-    if origin is None:
-        del event["headers"]["Origin"], event["multiValueHeaders"]["Origin"]
-    else:
-        event["headers"]["Origin"] = origin
-        event["multiValueHeaders"]["Origin"] = [origin]
-    return handler(event, None)
+@pytest.fixture
+def connect(websocket_handler: LambdaHandler) -> Callable[..., Any]:
+    """A $connect (with an Origin unless None), through the app's Lambda handler: the result."""
+
+    def connect(connection_id: str = "c1=", *, origin: str | None = "https://www.example.com", **kwargs) -> dict:
+        event = connect_event(connection_id, **kwargs)
+        if origin is None:
+            del event["headers"]["Origin"], event["multiValueHeaders"]["Origin"]
+        else:
+            event["headers"]["Origin"] = origin
+            event["multiValueHeaders"]["Origin"] = [origin]
+        return websocket_handler(event, None)
+
+    return connect
 
 
 def attempts() -> list[tuple[str, int, int]]:
@@ -84,7 +92,7 @@ def test_origin_parsing_fills_in_default_ports():
     assert Origin.parse("https://example.com:99999") is None
 
 
-def test_a_connect_from_an_unlisted_origin_is_refused_counted_and_not_echoed(settings):
+def test_a_connect_from_an_unlisted_origin_is_refused_counted_and_not_echoed(settings, connect):
     settings.WEBSOCKETS = {"ALLOWED_ORIGINS": ["https://example.com"]}
     result = connect(origin="https://example.com.evil.net")
     assert (result["statusCode"], result["body"]) == (403, "Forbidden.")
@@ -94,34 +102,34 @@ def test_a_connect_from_an_unlisted_origin_is_refused_counted_and_not_echoed(set
     assert attempts() == [(SOURCE_IP, 0, 1)]
 
 
-def test_a_connect_without_an_origin_is_refused_when_origins_are_listed(settings):
+def test_a_connect_without_an_origin_is_refused_when_origins_are_listed(settings, connect):
     settings.WEBSOCKETS = {"ALLOWED_ORIGINS": ["https://example.com"]}
     assert connect(origin=None)["statusCode"] == 403
     assert not WebSocketSession.objects.exists()
 
 
-def test_a_connect_from_a_listed_origin_is_accepted(settings):
+def test_a_connect_from_a_listed_origin_is_accepted(settings, connect):
     settings.WEBSOCKETS = {"ALLOWED_ORIGINS": ["https://.example.com"]}
     assert connect(origin="https://www.example.com")["statusCode"] == 200
 
 
-def test_without_an_origin_list_a_connect_without_origin_is_accepted():
+def test_without_an_origin_list_a_connect_without_origin_is_accepted(connect):
     assert connect(origin=None)["statusCode"] == 200
 
 
 # -- the client address ---------------------------------------------------------------------------------------
 
 
-def test_the_client_ip_comes_from_the_lambda_identity_not_from_x_forwarded_for():
+def test_the_client_ip_comes_from_the_lambda_identity_not_from_x_forwarded_for(connect):
     result = connect(headers={"X-Forwarded-For": "198.51.100.99, 10.0.0.1"})
     assert result["statusCode"] == 200
     assert attempts() == [(SOURCE_IP, 1, 0)]
 
 
-def test_a_lambda_event_without_a_usable_source_ip_is_refused():
+def test_a_lambda_event_without_a_usable_source_ip_is_refused(websocket_handler):
     event = connect_event()
     event["requestContext"]["identity"] = {"sourceIp": "not-an-ip"}
-    assert handler(event, None)["statusCode"] == 400
+    assert websocket_handler(event, None)["statusCode"] == 400
     assert not WebSocketSession.objects.exists()
 
 
@@ -170,7 +178,7 @@ def test_a_lambda_context_never_falls_back_to_headers():
 # -- rate limits ----------------------------------------------------------------------------------------------
 
 
-def test_connects_over_the_ip_limit_get_429_and_are_counted(settings):
+def test_connects_over_the_ip_limit_get_429_and_are_counted(settings, connect):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 3, "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 60}
     statuses = [connect(f"c{n}=")["statusCode"] for n in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
@@ -178,7 +186,7 @@ def test_connects_over_the_ip_limit_get_429_and_are_counted(settings):
     assert ConnectionRateLimit.objects.totals() == {"successful": 3, "refused": 2}
 
 
-def test_a_refused_connect_says_when_to_retry_and_nothing_more(settings):
+def test_a_refused_connect_says_when_to_retry_and_nothing_more(settings, connect):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 1, "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 42}
     connect("c1=")
     result = connect("c2=")
@@ -189,7 +197,7 @@ def test_a_refused_connect_says_when_to_retry_and_nothing_more(settings):
     )
 
 
-def test_refused_attempts_count_towards_the_limit(settings):
+def test_refused_attempts_count_towards_the_limit(settings, connect):
     settings.WEBSOCKETS = {
         "CONNECT_RATE_LIMIT_IP_ATTEMPTS": 3,
         "ALLOWED_ORIGINS": ["https://example.com"],
@@ -198,7 +206,7 @@ def test_refused_attempts_count_towards_the_limit(settings):
     assert connect("good=", origin="https://example.com")["statusCode"] == 429
 
 
-def test_attempts_older_than_the_window_no_longer_count(settings):
+def test_attempts_older_than_the_window_no_longer_count(settings, connect):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 2, "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 60}
     connect("c1=")
     connect("c2=")
@@ -207,14 +215,14 @@ def test_attempts_older_than_the_window_no_longer_count(settings):
     assert connect("c4=")["statusCode"] == 200
 
 
-def test_attempts_just_inside_the_window_still_count(settings):
+def test_attempts_just_inside_the_window_still_count(settings, connect):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 1, "CONNECT_RATE_LIMIT_WINDOW_SECONDS": 60}
     connect("c1=")
     ConnectionRateLimit.objects.update(last_attempt=timezone.now() - timedelta(seconds=55))
     assert connect("c2=")["statusCode"] == 429
 
 
-def test_other_ips_are_not_held_up(settings):
+def test_other_ips_are_not_held_up(settings, connect):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 1}
     ConnectionRateLimit.objects.create(ip_address="198.51.100.1", bucket_start=timezone.now(), refused=1)
     assert connect()["statusCode"] == 200
@@ -243,7 +251,7 @@ def test_no_limits_still_records_every_attempt():
     assert ConnectionRateLimit.objects.totals() == {"successful": 3, "refused": 0}
 
 
-def test_a_connect_refused_by_the_view_itself_is_recorded_as_unsuccessful(settings):
+def test_a_connect_refused_by_the_view_itself_is_recorded_as_unsuccessful(settings, connect):
     settings.WEBSOCKETS = {"URL_PREFIX": "/ticket/"}  # RefusingConnectView wants ?ticket=ok
     assert connect()["statusCode"] == 401
     assert connect("c2=", query={"ticket": "ok"})["statusCode"] == 200

@@ -164,7 +164,7 @@ def failed_cleanly(kind: str, outcome: dict[str, Any] | Exception) -> bool:
     if kind == "manage":
         return isinstance(outcome, dict) and outcome["exit_code"] == 1
     # Cleanup and fan-out raise, so Lambda counts an error and the schedule or SQS tries again.
-    from infra.database import DatabaseUnavailable
+    from websockets_app.aws_lambda.database import DatabaseUnavailable
 
     return isinstance(outcome, DatabaseUnavailable)
 

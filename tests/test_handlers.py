@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra import events, handlers
+from infra import event_kinds, handlers
 from tests import events as samples
 from tests.test_http_handler import alb_event, function_url_event, http_api_v2_event, rest_v1_event
 
@@ -16,27 +16,27 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connecti
 @pytest.mark.parametrize(
     ("event", "kind"),
     [
-        (samples.connect_event(), events.WEBSOCKET),
-        (samples.message_event({"action": "x"}), events.WEBSOCKET),
-        (samples.disconnect_event(), events.WEBSOCKET),
-        (http_api_v2_event("/"), events.HTTP),
-        (function_url_event("/"), events.HTTP),
-        (rest_v1_event("/"), events.HTTP),
-        (alb_event("/"), events.HTTP),
-        (samples.schedule_event("sessions"), events.CLEANUP),
-        (samples.schedule_event(), events.CLEANUP),
+        (samples.connect_event(), event_kinds.WEBSOCKET),
+        (samples.message_event({"action": "x"}), event_kinds.WEBSOCKET),
+        (samples.disconnect_event(), event_kinds.WEBSOCKET),
+        (http_api_v2_event("/"), event_kinds.HTTP),
+        (function_url_event("/"), event_kinds.HTTP),
+        (rest_v1_event("/"), event_kinds.HTTP),
+        (alb_event("/"), event_kinds.HTTP),
+        (samples.schedule_event("sessions"), event_kinds.CLEANUP),
+        (samples.schedule_event(), event_kinds.CLEANUP),
         (
             {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {"cleanup": "tokens"}},
-            events.CLEANUP,
+            event_kinds.CLEANUP,
         ),
-        ({"manage": "check"}, events.MANAGE),
-        ({"_serverless-wsgi": {"command": "manage", "data": "check"}}, events.MANAGE),
-        (samples.sqs_event("{}"), events.FANOUT),
+        ({"manage": "check"}, event_kinds.MANAGE),
+        ({"_serverless-wsgi": {"command": "manage", "data": "check"}}, event_kinds.MANAGE),
+        (samples.sqs_event("{}"), event_kinds.FANOUT),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_event_kind_is_told_by_shape(event, kind):
-    assert events.event_kind(event) == kind
+    assert event_kinds.event_kind(event) == kind
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from infra import events as event_kinds
+from infra import event_kinds
 from infra.handlers import handler
 from tests import hostile_events as hostile
 from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, FakeLambdaContext, message_event

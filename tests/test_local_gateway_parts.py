@@ -86,7 +86,7 @@ def test_route_selection_follows_api_gateway(data, route):
 
 
 def test_connect_events_keep_repeated_headers_and_query_values():
-    facts = events.ConnectionFacts("abc=", "127.0.0.1", "ua", "127.0.0.1", "local", "local")
+    facts = events.connection_facts("abc=", "127.0.0.1", "ua", "127.0.0.1", "local", "local")
     event = events.connect_event(
         facts,
         [("Host", "h"), ("X-Forwarded-For", "1.2.3.4"), ("X-A", "1"), ("X-A", "2")],

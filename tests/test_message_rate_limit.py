@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.urls import path
 
-from infra.handlers import handler
 from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, message_event
 from websockets_app import handlers
+from websockets_app.aws_lambda.wsgi import LambdaHandler
 from websockets_app.checks import check_websockets_settings
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.views import WebSocketView
@@ -76,8 +79,14 @@ def connected(db) -> WebSocketSession:
     return WebSocketSession.objects.create(connection_id=CONNECTION_ID, api_gateway=api, channel_name="lobby")
 
 
-def send(body: dict | None = None, connection_id: str = CONNECTION_ID) -> dict:
-    return handler(message_event(body or {}, connection_id=connection_id), None)
+@pytest.fixture
+def send(websocket_handler: LambdaHandler) -> Callable[..., Any]:
+    """A message from a connection, through the app's Lambda handler: the result."""
+
+    def send(body: dict | None = None, connection_id: str = CONNECTION_ID) -> dict:
+        return websocket_handler(message_event(body or {}, connection_id=connection_id), None)
+
+    return send
 
 
 def row_state(session: WebSocketSession) -> tuple:
@@ -88,7 +97,9 @@ def row_state(session: WebSocketSession) -> tuple:
 pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
 
-def test_a_message_over_the_limit_is_a_429_that_runs_and_writes_nothing(connected, django_assert_num_queries, caplog):
+def test_a_message_over_the_limit_is_a_429_that_runs_and_writes_nothing(
+    connected, django_assert_num_queries, caplog, send
+):
     assert [send()["statusCode"] for _ in range(3)] == [200, 200, 200]
     before = row_state(connected)
     with django_assert_num_queries(2):  # the session; the conditional UPDATE that matched no row
@@ -101,14 +112,14 @@ def test_a_message_over_the_limit_is_a_429_that_runs_and_writes_nothing(connecte
     assert "WebSocket request refused: message rate limit reached" in caplog.text
 
 
-def test_an_accepted_message_still_costs_two_queries(connected, django_assert_num_queries):
+def test_an_accepted_message_still_costs_two_queries(connected, django_assert_num_queries, send):
     with django_assert_num_queries(2):
         assert send()["statusCode"] == 200
     connected.refresh_from_db()
     assert (connected.request_count, connected.message_window_count) == (2, 1)
 
 
-def test_the_next_window_admits_messages_again(connected):
+def test_the_next_window_admits_messages_again(connected, send):
     for _ in range(3):
         send()
     assert send()["statusCode"] == 429
@@ -120,7 +131,7 @@ def test_the_next_window_admits_messages_again(connected):
     assert (connected.request_count, connected.message_window_count) == (5, 1)
 
 
-def test_retry_after_counts_down_to_the_end_of_the_window(connected):
+def test_retry_after_counts_down_to_the_end_of_the_window(connected, send):
     for _ in range(3):
         send()
     connected.refresh_from_db()
@@ -131,7 +142,7 @@ def test_retry_after_counts_down_to_the_end_of_the_window(connected):
 
 
 @pytest.mark.parametrize("refused", ["refuse", "broken"])
-def test_a_message_its_handler_refuses_gives_its_place_back(connected, refused):
+def test_a_message_its_handler_refuses_gives_its_place_back(connected, refused, send):
     before = row_state(connected)
     assert send({"action": refused})["statusCode"] in (409, 500)
     assert row_state(connected) == before  # nothing written, net
@@ -140,27 +151,27 @@ def test_a_message_its_handler_refuses_gives_its_place_back(connected, refused):
     assert [send()["statusCode"] for _ in range(4)] == [200, 200, 200, 429]
 
 
-def test_a_message_refused_before_its_handler_is_not_counted(connected):
+def test_a_message_refused_before_its_handler_is_not_counted(connected, send):
     for _ in range(5):
         assert send({"handler": "dispatch"})["statusCode"] == 400
     assert [send()["statusCode"] for _ in range(4)] == [200, 200, 200, 429]
 
 
-def test_a_view_without_its_own_limit_takes_the_settings(connected, settings):
+def test_a_view_without_its_own_limit_takes_the_settings(connected, settings, send):
     settings.WEBSOCKETS = {"MESSAGE_RATE_LIMIT": 2, "MESSAGE_RATE_LIMIT_WINDOW_SECONDS": 30, "URL_PREFIX": "/settings/"}
     statuses = [send()["statusCode"] for _ in range(3)]
     assert statuses == [200, 200, 429]
     assert int(send()["multiValueHeaders"]["Retry-After"][0]) <= 30
 
 
-def test_a_view_can_lift_the_limit(connected, settings):
+def test_a_view_can_lift_the_limit(connected, settings, send):
     settings.WEBSOCKETS = {"MESSAGE_RATE_LIMIT": 1, "URL_PREFIX": "/unlimited/"}
     assert {send()["statusCode"] for _ in range(5)} == {200}
     connected.refresh_from_db()
     assert connected.request_count == 6
 
 
-def test_the_default_limit_is_on(connected, settings):
+def test_the_default_limit_is_on(connected, settings, send):
     settings.WEBSOCKETS = {"URL_PREFIX": "/settings/"}
     from websockets_app.conf import DEFAULTS
 
@@ -209,7 +220,7 @@ def test_a_view_with_a_bad_limit_is_a_configuration_error(attributes):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_messages_on_one_connection_are_admitted_exactly_up_to_the_limit(settings):
+def test_concurrent_messages_on_one_connection_are_admitted_exactly_up_to_the_limit(settings, send):
     settings.WEBSOCKETS = {
         "MESSAGE_RATE_LIMIT": 10,
         "MESSAGE_RATE_LIMIT_WINDOW_SECONDS": 60,
@@ -233,3 +244,53 @@ def test_concurrent_messages_on_one_connection_are_admitted_exactly_up_to_the_li
     assert statuses == Counter({200: 10, 429: 30})
     session.refresh_from_db()
     assert (session.request_count, session.message_window_count) == (11, 10)
+
+
+# -- database routers ---------------------------------------------------------------------------------------------
+
+SESSIONS_DATABASE = "sessions"
+
+
+class SessionsRouter:
+    """Sends WebSocketSession reads and writes to their own database alias."""
+
+    def db_for_read(self, model: type, **hints: Any) -> str | None:
+        return SESSIONS_DATABASE if model is WebSocketSession else None
+
+    def db_for_write(self, model: type, **hints: Any) -> str | None:
+        return SESSIONS_DATABASE if model is WebSocketSession else None
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def sessions_database(django_db_setup, django_db_blocker):
+    """A second alias, on the test database through a connection of its own (set before the test's database access
+    is arranged, which must list it)."""
+    django_settings.DATABASES[SESSIONS_DATABASE] = dict(connections["default"].settings_dict)
+    yield SESSIONS_DATABASE
+    with django_db_blocker.unblock():
+        connections[SESSIONS_DATABASE].close()
+    del connections[SESSIONS_DATABASE]
+    del django_settings.DATABASES[SESSIONS_DATABASE]
+
+
+@pytest.fixture
+def routed_sessions(sessions_database, settings):
+    settings.DATABASE_ROUTERS = [f"{__name__}.SessionsRouter"]
+    return connections[sessions_database]
+
+
+# Transactional: the two connections see each other's rows only once they are committed.
+@pytest.mark.django_db(transaction=True, databases=["default", SESSIONS_DATABASE])
+def test_the_message_queries_follow_the_database_router(routed_sessions, send):
+    api = ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE, region="eu-west-1")
+    session = WebSocketSession.objects.create(connection_id=CONNECTION_ID, api_gateway=api, channel_name="lobby")
+    assert session._state.db == SESSIONS_DATABASE
+    with CaptureQueriesContext(connections["default"]) as default, CaptureQueriesContext(routed_sessions) as routed:
+        assert send()["statusCode"] == 200  # the session (read), the conditional UPDATE (write)
+        assert send({"action": "refuse"})["statusCode"] == 409  # ... and the UPDATE that takes it back
+    assert [query["sql"].split()[0] for query in routed.captured_queries] == ["SELECT", "UPDATE"] * 2 + ["UPDATE"]
+    assert default.captured_queries == []
+    assert row_state(session)[0] == 2  # the $connect and the accepted message

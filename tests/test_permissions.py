@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.exceptions import PermissionDenied
 
-from infra.handlers import handler
 from tests.events import DOMAIN, connect_event, message_event
+from websockets_app.aws_lambda.wsgi import LambdaHandler
 from websockets_app.models import WebSocketSession
 from websockets_app.permissions import PermissionRule, handler_permissions
 
@@ -94,7 +96,7 @@ def test_handler_permissions_needs_at_least_one_list():
 
 
 @pytest.fixture
-def connect_as(settings, client, make_user):
+def connect_as(settings, client, make_user, websocket_handler):
     settings.ROOT_URLCONF = "tests.ws_urls"
     settings.ALLOWED_HOSTS = [DOMAIN, "testserver"]
     settings.WEBSOCKETS = {"URL_PREFIX": "/guarded/"}
@@ -104,14 +106,20 @@ def connect_as(settings, client, make_user):
         client.force_login(user)
         connection_id = f"{user.username}="
         event = connect_event(connection_id, cookie=f"sessionid={client.cookies['sessionid'].value}")
-        assert handler(event, None)["statusCode"] == 200
+        assert websocket_handler(event, None)["statusCode"] == 200
         return connection_id
 
     return connect
 
 
-def send(connection_id: str, action: str) -> int:
-    return handler(message_event({"action": action}, connection_id=connection_id), None)["statusCode"]
+@pytest.fixture
+def send(websocket_handler: LambdaHandler) -> Callable[..., Any]:
+    """A message selecting ``action``, through the app's Lambda handler: its status."""
+
+    def send(connection_id: str, action: str) -> int:
+        return websocket_handler(message_event({"action": action}, connection_id=connection_id), None)["statusCode"]
+
+    return send
 
 
 @pytest.mark.parametrize(
@@ -125,7 +133,7 @@ def send(connection_id: str, action: str) -> int:
         ((VIEW, CHANGE, DELETE), 200, 200),
     ],
 )
-def test_handler_rules_apply_to_their_handler_only(connect_as, perms, peek, purge):
+def test_handler_rules_apply_to_their_handler_only(connect_as, perms, peek, purge, send):
     connection_id = connect_as(*perms)
     assert (send(connection_id, "hello"), send(connection_id, "peek"), send(connection_id, "purge")) == (
         200,
@@ -134,11 +142,11 @@ def test_handler_rules_apply_to_their_handler_only(connect_as, perms, peek, purg
     )
 
 
-def test_a_message_refused_by_a_handler_rule_is_not_counted(connect_as):
+def test_a_message_refused_by_a_handler_rule_is_not_counted(connect_as, websocket_handler):
     connection_id = connect_as()
     before = WebSocketSession.objects.get().request_count
-    result = handler(message_event({"action": "purge"}, connection_id=connection_id), None)
+    result = websocket_handler(message_event({"action": "purge"}, connection_id=connection_id), None)
     assert (result["statusCode"], result["body"]) == (403, "Forbidden.")
     assert WebSocketSession.objects.get().request_count == before
-    reply = handler(message_event({"action": "hello"}, connection_id=connection_id), None)
+    reply = websocket_handler(message_event({"action": "hello"}, connection_id=connection_id), None)
     assert json.loads(reply["body"]) == {"handler": "hello"}

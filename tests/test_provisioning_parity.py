@@ -13,7 +13,6 @@ from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from infra.handlers import handler
 from tests.aws import REGION
 from tests.events import API_ID, STAGE, connect_event
 from websockets_app import provisioning
@@ -232,7 +231,9 @@ def header_auth(settings) -> None:
 
 
 @pytest.mark.usefixtures("header_auth", "keep_test_connection", "ws_test_views")
-def test_a_user_authenticated_without_a_session_gets_one_and_its_token_connects(client, django_user_model, settings):
+def test_a_user_authenticated_without_a_session_gets_one_and_its_token_connects(
+    client, django_user_model, settings, websocket_handler
+):
     ada = django_user_model.objects.create_user("ada", password="pw")
     ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE, region="eu-west-1")
     settings.WEBSOCKETS = {"URL_PREFIX": "/secure/"}  # tokens on, TOKEN_REQUIRES_SESSION by default
@@ -243,7 +244,7 @@ def test_a_user_authenticated_without_a_session_gets_one_and_its_token_connects(
     assert WebSocketToken.objects.get().session_key == session_key
 
     event = connect_event(query={"ws_token": response.json()["token"]}, cookie=f"sessionid={session_key}")
-    assert handler(event, None)["statusCode"] == 200
+    assert websocket_handler(event, None)["statusCode"] == 200
     assert WebSocketSession.objects.get().user == ada
 
 

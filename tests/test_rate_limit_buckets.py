@@ -12,7 +12,6 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 from django.utils import timezone
 
-from infra.handlers import handler
 from tests.events import SOURCE_IP, connect_event
 from websockets_app.models import ConnectionRateLimit
 from websockets_app.rate_limits import (
@@ -41,18 +40,18 @@ def one_bucket(monkeypatch):
 # -- storage grows with clients and buckets, not with attempts -------------------------------------------------------
 
 
-def test_a_flood_of_refused_connects_from_one_ip_is_one_row(settings, one_bucket):
+def test_a_flood_of_refused_connects_from_one_ip_is_one_row(settings, one_bucket, websocket_handler):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 5, "ALLOWED_ORIGINS": ["https://example.com"]}
-    statuses = [handler(connect_event(f"flood-{n}="), None)["statusCode"] for n in range(200)]
+    statuses = [websocket_handler(connect_event(f"flood-{n}="), None)["statusCode"] for n in range(200)]
 
     assert statuses == [403] * 200  # the Origin check refuses every one
     row = ConnectionRateLimit.objects.get()
     assert (row.ip_address, row.user, row.successful, row.refused) == (SOURCE_IP, None, 0, 200)
 
 
-def test_admitted_and_over_the_limit_attempts_share_the_row(settings, one_bucket):
+def test_admitted_and_over_the_limit_attempts_share_the_row(settings, one_bucket, websocket_handler):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 3}
-    statuses = [handler(connect_event(f"c{n}="), None)["statusCode"] for n in range(50)]
+    statuses = [websocket_handler(connect_event(f"c{n}="), None)["statusCode"] for n in range(50)]
 
     assert statuses == [200] * 3 + [429] * 47
     assert list(ConnectionRateLimit.objects.values_list("successful", "refused")) == [(3, 47)]
@@ -158,13 +157,13 @@ def test_the_ipv6_prefix_length_is_a_setting(settings):
     assert rate_limited_address("2001:db8:1:2::1") == "2001:db8:1:2::1"
 
 
-def test_a_lambda_connect_from_an_ipv6_network_is_limited_as_one_client(settings):
+def test_a_lambda_connect_from_an_ipv6_network_is_limited_as_one_client(settings, websocket_handler):
     settings.WEBSOCKETS = {"CONNECT_RATE_LIMIT_IP_ATTEMPTS": 2}
 
     def connect_from(address: str, connection_id: str) -> int:
         event = connect_event(connection_id)
         event["requestContext"]["identity"]["sourceIp"] = address
-        return handler(event, None)["statusCode"]
+        return websocket_handler(event, None)["statusCode"]
 
     assert [connect_from(f"2001:db8:5:6::{n:x}", f"v6-{n}=") for n in range(1, 4)] == [200, 200, 429]
     assert connect_from("2001:db8:5:7::1", "other=") == 200

@@ -1,4 +1,5 @@
-"""Every sample in infra/events/ runs through ``handler`` on a migrated database and gets the expected result."""
+"""Every sample in infra/events/ runs through ``handler`` on a migrated database and gets the expected result; the
+WebSocket samples are exactly what the app's event builder (``websockets_app.aws_lambda.events``) makes."""
 
 from __future__ import annotations
 
@@ -11,11 +12,23 @@ from django.utils import timezone
 
 from infra import invoke
 from infra.handlers import handler
-from tests.events import FakeLambdaContext
+from tests.events import FakeLambdaContext, connect_event, disconnect_event, message_event
 from websockets_app.models import WebSocketSession
 
 pytestmark = pytest.mark.django_db
 CONNECTION_ID = "L0SM9cOFvHcCIhw="
+
+# The WebSocket samples, each as the app's event builder makes it: a browser's $connect with its session cookie and
+# ?channel=&ws_token=, a message for $default and one for the ping route, and a $disconnect.
+WEBSOCKET_SAMPLES = {
+    "connect": lambda: connect_event(
+        query={"channel": "lobby", "ws_token": "Zx8vQ2bJt3mK9pLw4nR7sT1uY6hC0dFgAeBiNoPqS5U"},
+        cookie="sessionid=k2j3h4g5f6d7s8a9q0w1e2r3t4y5u6i7; csrftoken=A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6",
+    ),
+    "message-default": lambda: message_event({"action": "ping"}),
+    "message-route": lambda: message_event({"action": "ping", "text": "hello"}, route_key="ping"),
+    "disconnect": lambda: disconnect_event(),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +46,11 @@ def run(name: str) -> dict:
 def test_every_sample_file_is_listed_and_every_listed_sample_exists():
     files = {path.stem for path in Path(invoke.EVENTS_DIR).glob("*.json")}
     assert files == set(invoke.SAMPLES)
+
+
+@pytest.mark.parametrize("name", list(WEBSOCKET_SAMPLES))
+def test_each_websocket_sample_is_what_the_event_builder_makes(name):
+    assert invoke.load(name) == WEBSOCKET_SAMPLES[name]()
 
 
 def test_connect_is_accepted_and_recorded_in_its_channel():

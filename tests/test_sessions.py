@@ -34,10 +34,8 @@ def test_the_project_uses_this_store(settings):
 
 
 @pytest.mark.usefixtures("keep_test_connection")
-def test_a_connect_whose_session_cookie_unescapes_to_a_nul_is_served(settings):
-    from infra.handlers import handler
-
+def test_a_connect_whose_session_cookie_unescapes_to_a_nul_is_served(settings, websocket_handler):
     settings.ALLOWED_HOSTS = [DOMAIN]
     settings.ROOT_URLCONF = "tests.ws_urls"  # a view without tokens: the connect is accepted on its cookie alone
-    result = handler(connect_event(cookie='sessionid="abcdefgh\\000ijkl"'), None)
+    result = websocket_handler(connect_event(cookie='sessionid="abcdefgh\\000ijkl"'), None)
     assert result["statusCode"] == 200

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from infra.handlers import handler
 from tests.events import API_ID, STAGE, connect_event, message_event
+from websockets_app.aws_lambda.wsgi import LambdaHandler
 from websockets_app.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 from websockets_app.tokens import consume_token, issue_token
 
@@ -31,10 +33,16 @@ def ada(django_user_model):
     return django_user_model.objects.create_user("ada", password="pw")
 
 
-def connect(token: str | None = None, cookie: str | None = None, connection_id: str = "c1=", **query: str) -> dict:
-    if token is not None:
-        query["ws_token"] = token
-    return handler(connect_event(connection_id, query=query or None, cookie=cookie), None)
+@pytest.fixture
+def connect(websocket_handler: LambdaHandler) -> Callable[..., Any]:
+    """A $connect with a token, cookie and query, through the app's Lambda handler: the result."""
+
+    def connect(token: str | None = None, cookie: str | None = None, connection_id: str = "c1=", **query: str) -> dict:
+        if token is not None:
+            query["ws_token"] = token
+        return websocket_handler(connect_event(connection_id, query=query or None, cookie=cookie), None)
+
+    return connect
 
 
 # -- the token endpoint --------------------------------------------------------------------------------------------
@@ -119,7 +127,7 @@ def test_no_token_rate_limit_when_it_is_switched_off(ada, settings):
 # -- spending a token on $connect -------------------------------------------------------------------------------
 
 
-def test_a_connect_with_a_fresh_token_and_its_session_is_accepted_as_the_tokens_user(login_token, ada):
+def test_a_connect_with_a_fresh_token_and_its_session_is_accepted_as_the_tokens_user(login_token, ada, connect):
     token, cookie = login_token(ada)
     assert connect(token, cookie)["statusCode"] == 200
     assert WebSocketSession.objects.get().user == ada
@@ -128,21 +136,21 @@ def test_a_connect_with_a_fresh_token_and_its_session_is_accepted_as_the_tokens_
     assert (attempt.user, attempt.successful) == (ada, True)
 
 
-def test_the_connection_acts_as_the_tokens_user_afterwards(login_token, ada):
+def test_the_connection_acts_as_the_tokens_user_afterwards(login_token, ada, connect, websocket_handler):
     token, cookie = login_token(ada)
     connect(token, cookie)
-    reply = handler(message_event({"action": "echo"}, connection_id="c1="), None)
+    reply = websocket_handler(message_event({"action": "echo"}, connection_id="c1="), None)
     assert json.loads(reply["body"])["user"] == "ada"
 
 
-def test_a_token_connects_only_once(login_token, ada):
+def test_a_token_connects_only_once(login_token, ada, connect):
     token, cookie = login_token(ada)
     assert connect(token, cookie, "first=")["statusCode"] == 200
     assert connect(token, cookie, "second=")["statusCode"] == 403
     assert list(WebSocketSession.objects.values_list("connection_id", flat=True)) == ["first="]
 
 
-def test_an_expired_token_is_refused(login_token, ada, settings):
+def test_an_expired_token_is_refused(login_token, ada, settings, connect):
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "TOKEN_EXPIRY_SECONDS": 30}
     token, cookie = login_token(ada)
     WebSocketToken.objects.update(created_at=timezone.now() - timedelta(seconds=31))
@@ -151,7 +159,7 @@ def test_an_expired_token_is_refused(login_token, ada, settings):
     assert WebSocketToken.objects.get().used is False  # refused, not spent
 
 
-def test_a_token_just_inside_its_expiry_is_accepted(login_token, ada, settings):
+def test_a_token_just_inside_its_expiry_is_accepted(login_token, ada, settings, connect):
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "TOKEN_EXPIRY_SECONDS": 30}
     token, cookie = login_token(ada)
     WebSocketToken.objects.update(created_at=timezone.now() - timedelta(seconds=28))
@@ -163,7 +171,7 @@ def test_a_token_just_inside_its_expiry_is_accepted(login_token, ada, settings):
     [None, "", "short", "x" * 43 + "!", "A" * 44, "A" * 43, "%00" * 15, "' OR 1=1 --" + "a" * 32],
     ids=["missing", "empty", "short", "bad-char", "too-long", "unknown", "nul", "sql"],
 )
-def test_a_missing_malformed_or_unknown_token_is_refused_and_counted(token, login_token, ada):
+def test_a_missing_malformed_or_unknown_token_is_refused_and_counted(token, login_token, ada, connect):
     _, cookie = login_token(ada)
     result = connect(token, cookie)
     assert (result["statusCode"], result["body"]) == (403, "Forbidden.")
@@ -171,7 +179,7 @@ def test_a_missing_malformed_or_unknown_token_is_refused_and_counted(token, logi
     assert list(ConnectionRateLimit.objects.values_list("successful", flat=True)) == [False]
 
 
-def test_a_token_with_another_session_is_refused(login_token, ada, client):
+def test_a_token_with_another_session_is_refused(login_token, ada, client, connect):
     token, _ = login_token(ada)
     other_browser = Client()
     other_browser.force_login(ada)  # the same user, but a session the token was not issued to
@@ -179,7 +187,7 @@ def test_a_token_with_another_session_is_refused(login_token, ada, client):
     assert not WebSocketSession.objects.exists()
 
 
-def test_a_token_presented_in_another_users_session_is_refused(login_token, ada, django_user_model):
+def test_a_token_presented_in_another_users_session_is_refused(login_token, ada, django_user_model, connect):
     token, _ = login_token(ada)
     bob_browser = Client()
     bob_browser.force_login(django_user_model.objects.create_user("bob"))
@@ -187,19 +195,21 @@ def test_a_token_presented_in_another_users_session_is_refused(login_token, ada,
     assert not WebSocketSession.objects.exists()
 
 
-def test_a_token_without_its_session_cookie_is_refused_by_default(login_token, ada):
+def test_a_token_without_its_session_cookie_is_refused_by_default(login_token, ada, connect):
     token, _ = login_token(ada)
     assert connect(token)["statusCode"] == 403
 
 
-def test_with_token_only_authentication_the_token_alone_connects(login_token, ada, settings):
+def test_with_token_only_authentication_the_token_alone_connects(login_token, ada, settings, connect):
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "TOKEN_REQUIRES_SESSION": False}
     token, _ = login_token(ada)
     assert connect(token)["statusCode"] == 200
     assert WebSocketSession.objects.get().user == ada
 
 
-def test_with_token_only_authentication_a_different_session_cookie_is_still_refused(login_token, ada, settings):
+def test_with_token_only_authentication_a_different_session_cookie_is_still_refused(
+    login_token, ada, settings, connect
+):
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "TOKEN_REQUIRES_SESSION": False}
     token, _ = login_token(ada)
     other_browser = Client()
@@ -207,14 +217,14 @@ def test_with_token_only_authentication_a_different_session_cookie_is_still_refu
     assert connect(token, f"sessionid={other_browser.cookies['sessionid'].value}")["statusCode"] == 403
 
 
-def test_a_token_of_a_user_deactivated_since_is_refused(login_token, ada):
+def test_a_token_of_a_user_deactivated_since_is_refused(login_token, ada, connect):
     token, cookie = login_token(ada)
     ada.is_active = False
     ada.save()
     assert connect(token, cookie)["statusCode"] == 403
 
 
-def test_a_bad_channel_is_refused_before_the_token_is_spent(login_token, ada):
+def test_a_bad_channel_is_refused_before_the_token_is_spent(login_token, ada, connect):
     token, cookie = login_token(ada)
     assert connect(token, cookie, channel="bad channel!")["statusCode"] == 400
     assert WebSocketToken.objects.get().used is False
@@ -229,11 +239,11 @@ def test_consume_token_spends_with_one_conditional_update(ada, django_assert_num
     assert consume_token(issued.token) is None
 
 
-def test_a_view_without_tokens_takes_the_user_from_the_session(settings, client, ada):
+def test_a_view_without_tokens_takes_the_user_from_the_session(settings, client, ada, websocket_handler):
     settings.WEBSOCKETS = {}  # /ws/: EchoView, USE_WS_TOKEN = False
     client.force_login(ada)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
-    assert handler(connect_event(cookie=cookie), None)["statusCode"] == 200
+    assert websocket_handler(connect_event(cookie=cookie), None)["statusCode"] == 200
     assert WebSocketSession.objects.get().user == ada
 
 
@@ -246,7 +256,7 @@ def test_the_admin_shows_a_prefix_of_the_hash_never_the_token(admin_client, logi
     assert stored.token_hash not in page
 
 
-def test_a_connect_with_a_token_takes_a_fixed_number_of_queries(login_token, ada, django_assert_num_queries):
+def test_a_connect_with_a_token_takes_a_fixed_number_of_queries(login_token, ada, django_assert_num_queries, connect):
     from tests.test_views import CONNECT_QUERIES
 
     ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE)

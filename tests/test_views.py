@@ -10,7 +10,6 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from infra.handlers import handler
 from tests.events import API_ID, CONNECTION_ID, DOMAIN, STAGE, connect_event, disconnect_event, message_event
 from tests.ws_urls import AUTH_MIXINS
 from websockets_app import handlers
@@ -44,8 +43,8 @@ def body_of(result: dict) -> dict:
 # -- $connect ------------------------------------------------------------------------------------------------------
 
 
-def test_connect_records_the_session_with_the_requested_channel(api):
-    result = handler(connect_event(query={"channel": "room-7"}), None)
+def test_connect_records_the_session_with_the_requested_channel(api, websocket_handler):
+    result = websocket_handler(connect_event(query={"channel": "room-7"}), None)
     assert result["statusCode"] == 200
     session = WebSocketSession.objects.get()
     assert (session.connection_id, session.channel_name, session.api_gateway, session.user) == (
@@ -58,8 +57,8 @@ def test_connect_records_the_session_with_the_requested_channel(api):
     assert session.request_count == 1
 
 
-def test_connect_without_a_channel_uses_the_gateways_default_channel(api):
-    handler(connect_event(), None)
+def test_connect_without_a_channel_uses_the_gateways_default_channel(api, websocket_handler):
+    websocket_handler(connect_event(), None)
     assert WebSocketSession.objects.get().channel_name == "lobby"
 
 
@@ -69,18 +68,18 @@ CONNECT_QUERIES = 8 + (connection.vendor == "postgresql")
 
 
 def test_connect_with_a_session_cookie_records_the_user_in_a_fixed_number_of_queries(
-    api, client, django_user_model, django_assert_num_queries
+    api, client, django_user_model, django_assert_num_queries, websocket_handler
 ):
     user = django_user_model.objects.create_user("ada", password="pw")
     cookie = session_cookie(client, user)
     with django_assert_num_queries(CONNECT_QUERIES):
-        result = handler(connect_event(cookie=cookie), None)
+        result = websocket_handler(connect_event(cookie=cookie), None)
     assert result["statusCode"] == 200
     assert WebSocketSession.objects.get().user == user
 
 
-def test_connect_from_an_unknown_api_registers_the_gateway(db):
-    result = handler(connect_event(), None)
+def test_connect_from_an_unknown_api_registers_the_gateway(db, websocket_handler):
+    result = websocket_handler(connect_event(), None)
     assert result["statusCode"] == 200
     gateway = ApiGateway.objects.get()
     assert (gateway.api_id, gateway.stage_name, gateway.region, gateway.self_registered) == (
@@ -93,77 +92,81 @@ def test_connect_from_an_unknown_api_registers_the_gateway(db):
     assert WebSocketSession.objects.get().api_gateway == gateway
 
 
-def test_a_repeated_connect_changes_nothing(api, client, django_user_model):
-    handler(connect_event(query={"channel": "first"}), None)
+def test_a_repeated_connect_changes_nothing(api, client, django_user_model, websocket_handler):
+    websocket_handler(connect_event(query={"channel": "first"}), None)
     before = WebSocketSession.objects.values().get()
     user = django_user_model.objects.create_user("eve", password="pw")
-    result = handler(connect_event(query={"channel": "second"}, cookie=session_cookie(client, user)), None)
+    result = websocket_handler(connect_event(query={"channel": "second"}, cookie=session_cookie(client, user)), None)
     assert result["statusCode"] == 200
     assert WebSocketSession.objects.values().get() == before
 
 
-def test_a_connect_with_a_bad_channel_is_refused_and_writes_nothing(api):
-    result = handler(connect_event(query={"channel": "x" * 129}), None)
+def test_a_connect_with_a_bad_channel_is_refused_and_writes_nothing(api, websocket_handler):
+    result = websocket_handler(connect_event(query={"channel": "x" * 129}), None)
     assert result["statusCode"] == 400
     assert result["body"] == "Bad request."
     assert not WebSocketSession.objects.exists()
 
 
-def test_a_bad_channel_from_an_unknown_api_registers_nothing(db):
-    assert handler(connect_event(query={"channel": "bad\x00"}), None)["statusCode"] == 400
+def test_a_bad_channel_from_an_unknown_api_registers_nothing(db, websocket_handler):
+    assert websocket_handler(connect_event(query={"channel": "bad\x00"}), None)["statusCode"] == 400
     assert not ApiGateway.objects.exists()
 
 
-def test_a_view_can_refuse_a_connect_before_it_is_recorded(api, settings):
+def test_a_view_can_refuse_a_connect_before_it_is_recorded(api, settings, websocket_handler):
     settings.WEBSOCKETS = {"URL_PREFIX": "/ticket/"}
-    assert handler(connect_event(), None)["statusCode"] == 401
+    assert websocket_handler(connect_event(), None)["statusCode"] == 401
     assert not WebSocketSession.objects.exists()
-    assert handler(connect_event(query={"ticket": "ok"}), None)["statusCode"] == 200
+    assert websocket_handler(connect_event(query={"ticket": "ok"}), None)["statusCode"] == 200
     assert WebSocketSession.objects.count() == 1
 
 
 # -- MESSAGE -------------------------------------------------------------------------------------------------------
 
 
-def test_a_message_runs_default_with_the_body_and_takes_two_queries(connected, django_assert_num_queries):
+def test_a_message_runs_default_with_the_body_and_takes_two_queries(
+    connected, django_assert_num_queries, websocket_handler
+):
     with django_assert_num_queries(2):  # the session (with user and gateway), the request count
-        result = handler(message_event({"text": "hi"}), None)
+        result = websocket_handler(message_event({"text": "hi"}), None)
     assert result["statusCode"] == 200
     assert body_of(result) == {"handler": "default", "user": None, "body": {"text": "hi"}, "channel": "lobby"}
     connected.refresh_from_db()
     assert connected.request_count == 2
 
 
-def test_request_user_on_a_message_is_the_user_recorded_at_connect(api, client, django_user_model):
+def test_request_user_on_a_message_is_the_user_recorded_at_connect(api, client, django_user_model, websocket_handler):
     user = django_user_model.objects.create_user("grace", password="pw")
-    handler(connect_event(cookie=session_cookie(client, user)), None)
-    result = handler(message_event({"action": "echo"}), None)
+    websocket_handler(connect_event(cookie=session_cookie(client, user)), None)
+    result = websocket_handler(message_event({"action": "echo"}), None)
     assert body_of(result)["user"] == "grace"
 
 
-def test_the_action_selects_a_handler(connected):
-    assert body_of(handler(message_event({"action": "echo"}), None))["handler"] == "echo"
+def test_the_action_selects_a_handler(connected, websocket_handler):
+    assert body_of(websocket_handler(message_event({"action": "echo"}), None))["handler"] == "echo"
 
 
-def test_the_handler_key_wins_over_the_action(connected):
-    result = handler(message_event({"action": "chat", "handler": "echo"}), None)
+def test_the_handler_key_wins_over_the_action(connected, websocket_handler):
+    result = websocket_handler(message_event({"action": "chat", "handler": "echo"}), None)
     assert body_of(result)["handler"] == "echo"
 
 
-def test_a_custom_route_key_selects_its_method(connected):
-    result = handler(message_event({"text": "x"}, route_key="chat"), None)
+def test_a_custom_route_key_selects_its_method(connected, websocket_handler):
+    result = websocket_handler(message_event({"text": "x"}, route_key="chat"), None)
     assert body_of(result)["handler"] == "chat"
 
 
-def test_an_unknown_action_falls_back_to_default(connected):
-    assert body_of(handler(message_event({"action": "nope"}), None))["handler"] == "default"
+def test_an_unknown_action_falls_back_to_default(connected, websocket_handler):
+    assert body_of(websocket_handler(message_event({"action": "nope"}), None))["handler"] == "default"
 
 
 @pytest.mark.parametrize(
     "handler_name", ["nope", "dispatch", "setup", "connect", "disconnect", "check_permissions", "_debug", "__init__", 7]
 )
-def test_an_explicit_unknown_or_framework_handler_is_a_400_that_writes_nothing(connected, handler_name):
-    result = handler(message_event({"handler": handler_name}), None)
+def test_an_explicit_unknown_or_framework_handler_is_a_400_that_writes_nothing(
+    connected, handler_name, websocket_handler
+):
+    result = websocket_handler(message_event({"handler": handler_name}), None)
     assert result["statusCode"] == 400
     assert result["body"] == "Bad request."
     connected.refresh_from_db()
@@ -171,79 +174,81 @@ def test_an_explicit_unknown_or_framework_handler_is_a_400_that_writes_nothing(c
 
 
 @pytest.mark.parametrize("action", ["dispatch", "setup", "connect", "as_view", "http_method_not_allowed"])
-def test_an_action_naming_a_framework_method_never_runs_it(connected, action):
-    assert body_of(handler(message_event({"action": action}), None))["handler"] == "default"
+def test_an_action_naming_a_framework_method_never_runs_it(connected, action, websocket_handler):
+    assert body_of(websocket_handler(message_event({"action": action}), None))["handler"] == "default"
 
 
 @pytest.mark.parametrize(
     "raw", ["not json", "[1, 2]", '"text"', "42", "null", "{", "\udcff"], ids=lambda raw: raw[:8] or "empty"
 )
-def test_a_body_that_is_not_a_json_object_is_a_400_that_writes_nothing(connected, raw):
-    result = handler(message_event(raw=raw), None)
+def test_a_body_that_is_not_a_json_object_is_a_400_that_writes_nothing(connected, raw, websocket_handler):
+    result = websocket_handler(message_event(raw=raw), None)
     assert result["statusCode"] == 400
     assert result["body"] == "Bad request."
     connected.refresh_from_db()
     assert connected.request_count == 1
 
 
-def test_an_empty_body_is_an_empty_object(connected):
-    assert body_of(handler(message_event(raw=""), None))["body"] == {}
+def test_an_empty_body_is_an_empty_object(connected, websocket_handler):
+    assert body_of(websocket_handler(message_event(raw=""), None))["body"] == {}
 
 
-def test_a_binary_frame_that_is_json_is_accepted(connected):
+def test_a_binary_frame_that_is_json_is_accepted(connected, websocket_handler):
     event = message_event(raw=base64.b64encode(b'{"action": "echo"}').decode())
     event["isBase64Encoded"] = True
-    assert body_of(handler(event, None))["handler"] == "echo"
+    assert body_of(websocket_handler(event, None))["handler"] == "echo"
 
 
-def test_a_message_from_an_unknown_connection_is_refused(api):
-    result = handler(message_event({"action": "echo"}, connection_id="unknown="), None)
+def test_a_message_from_an_unknown_connection_is_refused(api, websocket_handler):
+    result = websocket_handler(message_event({"action": "echo"}, connection_id="unknown="), None)
     assert result["statusCode"] == 403
     assert result["body"] == "Forbidden."
     assert not WebSocketSession.objects.exists()
 
 
-def test_a_message_on_a_closed_connection_is_refused(connected):
+def test_a_message_on_a_closed_connection_is_refused(connected, websocket_handler):
     WebSocketSession.objects.mark_disconnected()
-    assert handler(message_event({}), None)["statusCode"] == 403
+    assert websocket_handler(message_event({}), None)["statusCode"] == 403
 
 
-def test_a_message_with_a_bad_connection_id_is_refused(connected):
-    assert handler(message_event({}, connection_id="bad id; drop"), None)["statusCode"] == 403
+def test_a_message_with_a_bad_connection_id_is_refused(connected, websocket_handler):
+    assert websocket_handler(message_event({}, connection_id="bad id; drop"), None)["statusCode"] == 403
 
 
-def test_change_channel_moves_the_connection(connected):
-    result = handler(message_event({"action": "join", "room": "kitchen"}), None)
+def test_change_channel_moves_the_connection(connected, websocket_handler):
+    result = websocket_handler(message_event({"action": "join", "room": "kitchen"}), None)
     assert body_of(result)["channel"] == "kitchen"
     connected.refresh_from_db()
     assert connected.channel_name == "kitchen"
 
 
-def test_change_channel_refuses_a_bad_name_and_keeps_the_old_channel(connected):
-    result = handler(message_event({"action": "join", "room": "bad\nname"}), None)
+def test_change_channel_refuses_a_bad_name_and_keeps_the_old_channel(connected, websocket_handler):
+    result = websocket_handler(message_event({"action": "join", "room": "bad\nname"}), None)
     assert result["statusCode"] == 400
     connected.refresh_from_db()
     assert connected.channel_name == "lobby"
 
 
-def test_a_handler_may_return_its_own_response(connected):
-    result = handler(message_event({"action": "refuse"}), None)
+def test_a_handler_may_return_its_own_response(connected, websocket_handler):
+    result = websocket_handler(message_event({"action": "refuse"}), None)
     assert (result["statusCode"], result["body"]) == (409, "no")
 
 
-def test_a_handler_returning_something_else_is_a_server_error(connected):
-    assert handler(message_event({"action": "broken"}), None)["statusCode"] == 500
+def test_a_handler_returning_something_else_is_a_server_error(connected, websocket_handler):
+    assert websocket_handler(message_event({"action": "broken"}), None)["statusCode"] == 500
 
 
-def test_a_handler_replies_to_its_own_connection_through_the_management_api(connected, management_stub):
-    assert handler(message_event({"action": "reply", "text": "hi"}), None)["statusCode"] == 200
+def test_a_handler_replies_to_its_own_connection_through_the_management_api(
+    connected, management_stub, websocket_handler
+):
+    assert websocket_handler(message_event({"action": "reply", "text": "hi"}), None)["statusCode"] == 200
     assert dict(management_stub.stub.delivered) == {CONNECTION_ID: [b'{"reply":"hi"}']}
 
 
-def test_a_handler_can_send_to_its_whole_channel(connected, management_stub):
+def test_a_handler_can_send_to_its_whole_channel(connected, management_stub, websocket_handler):
     WebSocketSession.objects.create(connection_id="peer=", api_gateway=connected.api_gateway, channel_name="lobby")
     WebSocketSession.objects.create(connection_id="elsewhere=", api_gateway=connected.api_gateway, channel_name="x")
-    result = handler(message_event({"action": "shout", "text": "all"}), None)
+    result = websocket_handler(message_event({"action": "shout", "text": "all"}), None)
     assert body_of(result) == {"sent": [CONNECTION_ID, "peer="]}
     assert dict(management_stub.stub.delivered) == {
         CONNECTION_ID: [b'{"shout":"all"}'],
@@ -254,11 +259,13 @@ def test_a_handler_can_send_to_its_whole_channel(connected, management_stub):
 # -- handler allow-lists -------------------------------------------------------------------------------------------
 
 
-def test_allowed_handlers_limit_what_a_message_can_select(connected, settings):
+def test_allowed_handlers_limit_what_a_message_can_select(connected, settings, websocket_handler):
     settings.WEBSOCKETS = {"URL_PREFIX": "/restricted/"}
-    assert body_of(handler(message_event({"action": "only"}), None)) == {"handler": "only"}
-    assert handler(message_event({"handler": "hidden"}), None)["statusCode"] == 400
-    assert handler(message_event({"action": "hidden"}), None)["statusCode"] == 200  # default, which does nothing
+    assert body_of(websocket_handler(message_event({"action": "only"}), None)) == {"handler": "only"}
+    assert websocket_handler(message_event({"handler": "hidden"}), None)["statusCode"] == 400
+    assert (
+        websocket_handler(message_event({"action": "hidden"}), None)["statusCode"] == 200
+    )  # default, which does nothing
 
 
 def _public_methods(cls: type) -> list[str]:
@@ -274,14 +281,16 @@ def _public_methods(cls: type) -> list[str]:
         if method != "dispatch"  # WebSocketView's own, checked with the framework names above
     ],
 )
-def test_no_method_of_an_auth_mixin_can_be_selected_by_a_message(connected, settings, prefix, method):
+def test_no_method_of_an_auth_mixin_can_be_selected_by_a_message(
+    connected, settings, prefix, method, websocket_handler
+):
     settings.WEBSOCKETS = {"URL_PREFIX": f"/mixin-{prefix}/"}
-    result = handler(message_event({"handler": method}), None)
+    result = websocket_handler(message_event({"handler": method}), None)
     assert result["statusCode"] == 400
     connected.refresh_from_db()
     assert connected.request_count == 1
-    assert body_of(handler(message_event({"action": method}), None)) == {"handler": "default"}
-    assert body_of(handler(message_event(route_key=method), None)) == {"handler": "default"}
+    assert body_of(websocket_handler(message_event({"action": method}), None)) == {"handler": "default"}
+    assert body_of(websocket_handler(message_event(route_key=method), None)) == {"handler": "default"}
 
 
 def test_the_auth_mixins_expose_the_methods_the_test_above_refuses():
@@ -299,10 +308,10 @@ def test_the_auth_mixins_expose_the_methods_the_test_above_refuses():
 
 
 @pytest.mark.parametrize("prefix", sorted(AUTH_MIXINS))
-def test_a_declared_handler_beside_an_auth_mixin_can_be_selected(connected, settings, prefix):
+def test_a_declared_handler_beside_an_auth_mixin_can_be_selected(connected, settings, prefix, websocket_handler):
     settings.WEBSOCKETS = {"URL_PREFIX": f"/mixin-{prefix}/"}
-    assert body_of(handler(message_event({"action": "greet"}), None)) == {"handler": "greet"}
-    assert body_of(handler(message_event({"handler": "greet"}), None)) == {"handler": "greet"}
+    assert body_of(websocket_handler(message_event({"action": "greet"}), None)) == {"handler": "greet"}
+    assert body_of(websocket_handler(message_event({"handler": "greet"}), None)) == {"handler": "greet"}
 
 
 def test_allowing_a_framework_method_is_a_configuration_error():
@@ -364,47 +373,49 @@ def grant(user, *codenames: str) -> None:
         ("/allperm/", ["view_websocketsession", "change_websocketsession"], 200),
     ],
 )
-def test_permissions_are_checked_on_connect(api, client, django_user_model, settings, prefix, codenames, status):
+def test_permissions_are_checked_on_connect(
+    api, client, django_user_model, settings, prefix, codenames, status, websocket_handler
+):
     settings.WEBSOCKETS = {"URL_PREFIX": prefix}
     user = django_user_model.objects.create_user("perm", password="pw")
     grant(user, *codenames)
-    result = handler(connect_event(cookie=session_cookie(client, user)), None)
+    result = websocket_handler(connect_event(cookie=session_cookie(client, user)), None)
     assert result["statusCode"] == status
     assert WebSocketSession.objects.exists() is (status == 200)
 
 
-def test_permissions_are_checked_on_every_message(connected, django_user_model, settings):
+def test_permissions_are_checked_on_every_message(connected, django_user_model, settings, websocket_handler):
     settings.WEBSOCKETS = {"URL_PREFIX": "/perm/"}
     user = django_user_model.objects.create_user("perm", password="pw")
     connected.user = user
     connected.save()
-    assert handler(message_event({}), None)["statusCode"] == 403
+    assert websocket_handler(message_event({}), None)["statusCode"] == 403
     grant(user, "change_websocketsession")
-    assert handler(message_event({}), None)["statusCode"] == 200
+    assert websocket_handler(message_event({}), None)["statusCode"] == 200
 
 
-def test_anonymous_connections_are_refused_where_permissions_are_required(api, settings):
+def test_anonymous_connections_are_refused_where_permissions_are_required(api, settings, websocket_handler):
     settings.WEBSOCKETS = {"URL_PREFIX": "/perm/"}
-    assert handler(connect_event(), None)["statusCode"] == 403
+    assert websocket_handler(connect_event(), None)["statusCode"] == 403
 
 
 # -- $disconnect ---------------------------------------------------------------------------------------------------
 
 
-def test_disconnect_marks_the_session_closed_in_one_update(connected, django_assert_num_queries):
+def test_disconnect_marks_the_session_closed_in_one_update(connected, django_assert_num_queries, websocket_handler):
     with django_assert_num_queries(1):
-        result = handler(disconnect_event(), None)
+        result = websocket_handler(disconnect_event(), None)
     assert result["statusCode"] == 200
     connected.refresh_from_db()
     assert connected.connected is False
 
 
-def test_a_repeated_or_unknown_disconnect_is_a_404_that_changes_nothing(connected):
-    handler(disconnect_event(), None)
+def test_a_repeated_or_unknown_disconnect_is_a_404_that_changes_nothing(connected, websocket_handler):
+    websocket_handler(disconnect_event(), None)
     connected.refresh_from_db()
     updated_on = connected.updated_on
-    assert handler(disconnect_event(), None)["statusCode"] == 404
-    assert handler(disconnect_event("other="), None)["statusCode"] == 404
+    assert websocket_handler(disconnect_event(), None)["statusCode"] == 404
+    assert websocket_handler(disconnect_event("other="), None)["statusCode"] == 404
     connected.refresh_from_db()
     assert connected.updated_on == updated_on
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.websocket import InvalidWebSocketEvent, route_of, to_wsgi_event
 from tests.events import DOMAIN, connect_event, disconnect_event, message_event
+from websockets_app.aws_lambda.wsgi import InvalidWebSocketEvent, route_of, to_wsgi_event
 
 
 @pytest.mark.parametrize(

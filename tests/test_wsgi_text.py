@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.wsgi_text import as_wsgi_text, body_is_decodable, percent_encoded, with_wsgi_header_text
+from websockets_app.aws_lambda.wsgi_text import as_wsgi_text, body_is_decodable, percent_encoded, with_wsgi_header_text
 
 
 @pytest.mark.parametrize("text", ["plain", "\u00e9", "\u0100\u20ac", "\U0001f600"])

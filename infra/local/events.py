@@ -1,4 +1,5 @@
-"""Lambda events shaped as API Gateway delivers them: WebSocket (CONNECT / MESSAGE / DISCONNECT) and HTTP API v2."""
+"""Lambda events shaped as API Gateway delivers them: WebSocket (CONNECT / MESSAGE / DISCONNECT, built by the app's
+``websockets_app.aws_lambda.events`` with fresh ids and times) and HTTP API v2."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
+
+from websockets_app.aws_lambda import events as websocket_events
+from websockets_app.aws_lambda.events import Connection as ConnectionFacts
 
 
 def new_connection_id() -> str:
@@ -18,97 +22,41 @@ def new_connection_id() -> str:
     return base64.b64encode(secrets.token_bytes(11)).decode()
 
 
-def _request_time(epoch_ms: int) -> str:
-    # API Gateway's format: 21/Nov/2026:10:00:00 +0000
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch_ms / 1000))
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass
-class ConnectionFacts:
-    """What API Gateway remembers of a connection and repeats in each of its events."""
-
-    connection_id: str
-    source_ip: str
-    user_agent: str
-    domain_name: str
-    api_id: str
-    stage: str
-    connected_at_ms: int = field(default_factory=_now_ms)
-
-    def request_context(self, event_type: str, route_key: str, **extra: Any) -> dict[str, Any]:
-        now = _now_ms()
-        request_id = new_connection_id()
-        context = {
-            "routeKey": route_key,
-            "eventType": event_type,
-            "extendedRequestId": request_id,
-            "requestTime": _request_time(now),
-            "messageDirection": "IN",
-            "stage": self.stage,
-            "connectedAt": self.connected_at_ms,
-            "requestTimeEpoch": now,
-            "identity": {"userAgent": self.user_agent, "sourceIp": self.source_ip},
-            "requestId": request_id,
-            "domainName": self.domain_name,
-            "connectionId": self.connection_id,
-            "apiId": self.api_id,
-        }
-        context.update(extra)
-        return context
+def connection_facts(
+    connection_id: str, source_ip: str, user_agent: str, domain_name: str, api_id: str, stage: str
+) -> ConnectionFacts:
+    """A connection opened now."""
+    return ConnectionFacts(connection_id, source_ip, user_agent, domain_name, api_id, stage, _now_ms())
 
 
-def _multi_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, value in pairs:
-        multi.setdefault(name, []).append(value)
-        single[name] = value  # API Gateway's single-value maps keep the last value
-    return single, multi
+def _fresh_request() -> dict[str, Any]:
+    """The ids and time of a new event, as API Gateway gives each one."""
+    return {"request_id": new_connection_id(), "time_ms": _now_ms()}
 
 
 def connect_event(
     facts: ConnectionFacts, headers: Iterable[tuple[str, str]], query: Iterable[tuple[str, str]], scheme: str
 ) -> dict[str, Any]:
-    """``$connect``: the client's handshake headers and query string, plus the headers API Gateway adds."""
-    added = [("X-Forwarded-For", facts.source_ip), ("X-Forwarded-Proto", scheme)]
-    header_pairs = [(name, value) for name, value in headers if name.lower() not in {"x-forwarded-for"}] + added
-    single_headers, multi_headers = _multi_value(header_pairs)
-    event: dict[str, Any] = {
-        "headers": single_headers,
-        "multiValueHeaders": multi_headers,
-        "requestContext": facts.request_context("CONNECT", "$connect"),
-        "isBase64Encoded": False,
-    }
-    query_pairs = list(query)
-    if query_pairs:
-        event["queryStringParameters"], event["multiValueQueryStringParameters"] = _multi_value(query_pairs)
-    return event
+    """``$connect``: the client's handshake headers and query string, plus the headers API Gateway adds (the
+    port is the local server's own concern: no X-Forwarded-Port)."""
+    return websocket_events.connect_event(
+        headers, query, connection=facts, scheme=scheme, port=None, **_fresh_request()
+    )
 
 
 def message_event(facts: ConnectionFacts, route_key: str, data: str | bytes) -> dict[str, Any]:
     """A MESSAGE on ``route_key``: text as it came, binary frames base64-encoded."""
-    is_binary = isinstance(data, bytes)
-    return {
-        "requestContext": facts.request_context("MESSAGE", route_key, messageId=new_connection_id()),
-        "body": base64.b64encode(data).decode() if is_binary else data,
-        "isBase64Encoded": is_binary,
-    }
+    return websocket_events.message_event(
+        data, route_key, connection=facts, message_id=new_connection_id(), **_fresh_request()
+    )
 
 
 def disconnect_event(facts: ConnectionFacts, status_code: int, reason: str) -> dict[str, Any]:
-    headers = {"Host": facts.domain_name, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
-    return {
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "requestContext": facts.request_context(
-            "DISCONNECT", "$disconnect", disconnectStatusCode=status_code, disconnectReason=reason
-        ),
-        "isBase64Encoded": False,
-    }
+    return websocket_events.disconnect_event(status_code, reason, connection=facts, **_fresh_request())
 
 
 def select_route(data: str | bytes, path: tuple[str, ...], routes: frozenset[str]) -> str:

@@ -25,7 +25,7 @@ from infra.local.config import GatewayConfig
 from infra.local.connections import GOING_AWAY, Connection, Connections
 from infra.local.frames import FrameLimitedWebSocketResponse
 from infra.local.invokers import HTTP, WEBSOCKET, InvocationFailed, Invoker
-from infra.local.management import CONNECTIONS_PATH, ManagementApi, error
+from infra.local.management_api import CONNECTIONS_PATH, ManagementApi, error
 from websockets_app.redaction import redact_query_string
 
 logger = logging.getLogger("infra.local")
@@ -106,7 +106,7 @@ class LocalGateway:
         return error(404, "NotFoundException", "WebSocket handshakes and @connections/{id} only.")
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        facts = events.ConnectionFacts(
+        facts = events.connection_facts(
             connection_id=events.new_connection_id(),
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),

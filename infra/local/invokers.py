@@ -46,8 +46,8 @@ class InProcessInvoker:
     """The project's handlers, run on worker threads so the event loop keeps serving while Django works.
 
     Each worker thread keeps its database connection between invocations, as a warm Lambda container does, and
-    the entry points check it per invocation as they do there (``infra.database``); ``close()`` closes them on the
-    threads that opened them.
+    the entry points check it per invocation as they do there (``websockets_app.aws_lambda.database``);
+    ``close()`` closes them on the threads that opened them.
     """
 
     description = "in-process"

@@ -2,10 +2,10 @@
 
 Django checks its connections around web requests only (``request_started`` and ``request_finished`` call
 ``close_old_connections``). A warm container keeps its connection between invocations (CONN_MAX_AGE), so an entry
-point that does not go through WSGI (cleanup, manage, fan-out) would otherwise keep using a connection the database
-dropped, failing on every invocation until the container is recycled. ``invocation`` does for those entry points
-what Django does for a request, and, for all of them, opens a missing connection before the work so that a
-database that cannot be reached ends the invocation within the connect timeout with one log line.
+point that does not go through WSGI (a schedule, a queue consumer, a command) would otherwise keep using a
+connection the database dropped, failing on every invocation until the container is recycled. ``invocation`` does
+for those entry points what Django does for a request, and, for all of them, opens a missing connection before the
+work so that a database that cannot be reached ends the invocation within the connect timeout with one log line.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 from apig_wsgi import make_lambda_handler
 
-from infra.wsgi_text import WSGIApp, body_is_decodable, with_wsgi_header_text
+from websockets_app.aws_lambda.wsgi_text import WSGIApp, body_is_decodable, with_wsgi_header_text
 from websockets_app.conf import ws_settings
 from websockets_app.gateway import REQUEST_CONTEXT_ENVIRON_KEY
 from websockets_app.limits import ROUTE_KEY_PATTERN
@@ -90,8 +90,10 @@ def _check_text(*texts: str) -> None:
             raise InvalidWebSocketEvent("The event's headers or query string are not valid text.") from exc
 
 
-def make_websocket_handler(application: WSGIApp) -> LambdaHandler:
-    """A Lambda handler for WebSocket events that runs ``application`` (the Django WSGI app)."""
+def make_wsgi_handler(application: WSGIApp) -> LambdaHandler:
+    """WebSocket event -> WSGI request -> ``application`` (the Django WSGI app) -> the Lambda result; an event that
+    cannot be turned into a request is answered 400. ``make_websocket_handler`` adds what an invocation needs around
+    it (send deadline, database connection)."""
 
     application = with_wsgi_header_text(application)
 
