@@ -12,9 +12,11 @@ import json
 import os
 import secrets
 import string
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -23,13 +25,14 @@ from django.db import close_old_connections
 from django.test import Client, override_settings
 from django.urls import resolve
 
+from websockets_app.aws_lambda import events
+from websockets_app.aws_lambda.route_selection import select_route, selection_path
 from websockets_app.conf import ws_settings
 from websockets_app.limits import DEFAULT_ROUTE_SELECTION_EXPRESSION
-from websockets_app.testing import _lambda
 from websockets_app.testing.management_api import FakeManagementApi, ManagementApiCall
-from websockets_app.testing.selection import selection_path
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+_USER_AGENT = "WebSocketTestClient"
 _AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -140,6 +143,7 @@ class WebSocketTestClient:
         self.source_ip = source_ip
         self.management_api = management_api or FakeManagementApi()
         self.connections: list[WebSocketTestConnection] = []
+        self._connected_at_ms: dict[str, int] = {}
         self._stack: ExitStack | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -209,7 +213,7 @@ class WebSocketTestClient:
             all_headers.update(credentials.headers)
         all_headers.update(headers or {})
         connection_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(15)) + "="
-        event = _lambda.connect_event(connection_id, query=query, headers=all_headers, **self._facts())
+        event = events.connect_event(all_headers, query, connection=self._connection(connection_id), **_fresh())
         status = int(self._invoke(event)["statusCode"])
         connection = WebSocketTestConnection(self, connection_id, status, status, user, all_headers)
         if connection.accepted:
@@ -220,22 +224,18 @@ class WebSocketTestClient:
     # -- what connections call -------------------------------------------------------------------------------------
 
     def _send(self, connection: WebSocketTestConnection, data: Any, route: str | None) -> dict[str, Any]:
-        selected_on: str | bytes
-        if isinstance(data, bytes):  # a binary frame: API Gateway base64-encodes it and never selects a route on it
-            body, is_base64, selected_on = base64.b64encode(data).decode(), True, data
-        else:
-            body = data if isinstance(data, str) else json.dumps(data)
-            is_base64, selected_on = False, body
-        route_key = route if route is not None else _lambda.select_route(selected_on, self.selection_path, self.routes)
-        event = _lambda.message_event(
-            connection.connection_id, body=body, is_base64=is_base64, route_key=route_key, **self._facts()
+        frame: str | bytes = data if isinstance(data, str | bytes) else json.dumps(data)
+        route_key = route if route is not None else select_route(frame, self.selection_path, self.routes)
+        event = events.message_event(
+            frame, route_key, connection=self._connection(connection.connection_id), **_fresh(message=True)
         )
         response = self._invoke(event)
         connection.last_status = int(response["statusCode"])
         return response
 
     def _disconnect(self, connection: WebSocketTestConnection) -> dict[str, Any]:
-        response = self._invoke(_lambda.disconnect_event(connection.connection_id, **self._facts()))
+        event = events.disconnect_event(1000, "", connection=self._connection(connection.connection_id), **_fresh())
+        response = self._invoke(event)
         connection.last_status = int(response["statusCode"])
         self.management_api.vanish(connection.connection_id)  # the socket is closed: posts to it are gone
         return response
@@ -244,27 +244,28 @@ class WebSocketTestClient:
         if self._stack is None:
             raise RuntimeError("Open the WebSocketTestClient first: `with WebSocketTestClient() as client:`.")
         with _connections_kept():
-            return _lambda.websocket_handler()(event, _LambdaContext())
+            return _websocket_handler()(event, _LambdaContext())
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
-    def _facts(self) -> dict[str, str]:
-        return {
-            "api_id": self.api_id,
-            "stage": self.stage,
-            "domain_name": self.domain_name,
-            "source_ip": self.source_ip,
-        }
+    def _connection(self, connection_id: str) -> events.Connection:
+        """What API Gateway repeats in every event of a connection."""
+        return events.Connection(
+            connection_id=connection_id,
+            source_ip=self.source_ip,
+            user_agent=_USER_AGENT,
+            domain_name=self.domain_name,
+            api_id=self.api_id,
+            stage=self.stage,
+            connected_at_ms=self._connected_at_ms.setdefault(connection_id, int(time.time() * 1000)),
+        )
 
     def _handshake_headers(self) -> dict[str, str]:
         headers = {
             "Host": self.domain_name,
             "Sec-WebSocket-Key": base64.b64encode(secrets.token_bytes(16)).decode(),
             "Sec-WebSocket-Version": "13",
-            "User-Agent": "WebSocketTestClient",
-            "X-Forwarded-For": self.source_ip,
-            "X-Forwarded-Port": "443",
-            "X-Forwarded-Proto": "https",
+            "User-Agent": _USER_AGENT,
         }
         origin = self.origin if self.origin is not None else _default_origin()
         if origin:
@@ -279,6 +280,22 @@ class WebSocketTestClient:
     def calls(self) -> list[ManagementApiCall]:
         """Every Management API call recorded so far, across connections."""
         return self.management_api.calls
+
+
+@lru_cache(maxsize=1)
+def _websocket_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The app's Lambda handler for the project's WSGI application: the one a deployment's handler module builds."""
+    from websockets_app.aws_lambda import make_websocket_handler
+
+    return make_websocket_handler()
+
+
+def _fresh(*, message: bool = False) -> dict[str, Any]:
+    """A request id and time of now, as API Gateway gives each event (and a message id to each message)."""
+    fresh: dict[str, Any] = {"request_id": secrets.token_urlsafe(12), "time_ms": int(time.time() * 1000)}
+    if message:
+        fresh["message_id"] = secrets.token_urlsafe(12)
+    return fresh
 
 
 def _body_text(response: dict[str, Any]) -> str:
