@@ -14,6 +14,9 @@ from hypothesis import settings as hypothesis_settings
 
 from websockets_app.models import ApiGateway, WebSocketSession
 
+# The testing toolkit's fixtures (ws_client, ws_management_api), enabled as a user of the app enables them.
+pytest_plugins = ["websockets_app.testing.pytest_plugin"]
+
 _counter = itertools.count(1)
 
 # Hypothesis: the suite's runs are derandomized (the same events on every run, so a failure in CI reproduces on a

@@ -12,11 +12,11 @@ from websockets.sync.client import connect
 
 from infra.cleanup import run_cleanup
 from infra.handlers import cleanup_handler, handler
-from infra.local import events as local_events
 from tests.events import connect_event, message_event, request_context
 from tests.local_gateway import gateway_for_tests
 from tests.test_template import yaml_parameters
 from websockets_app import provisioning
+from websockets_app.aws_lambda.route_selection import select_route
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.validators import STAGE_NAME_MAX_LENGTH, validate_stage_name
 
@@ -37,7 +37,7 @@ def test_a_deeply_nested_message_is_a_400_and_not_counted(body):
 
 
 def test_the_local_gateway_routes_a_deeply_nested_message_to_default():
-    assert local_events.select_route(DEEPLY_NESTED, ("action",), frozenset({"echo"})) == "$default"
+    assert select_route(DEEPLY_NESTED, ("action",), frozenset({"echo"})) == "$default"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -69,22 +69,6 @@ def test_the_local_environment_points_the_app_at_the_gateway():
 # -- events ------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("data", "route"),
-    [
-        ('{"action": "send"}', "send"),
-        ('{"action": "other"}', "$default"),
-        ('{"action": 7}', "$default"),
-        ('{"text": "x"}', "$default"),
-        ("[1, 2]", "$default"),
-        ("not json", "$default"),
-        (b'{"action": "send"}', "$default"),
-    ],
-)
-def test_route_selection_follows_api_gateway(data, route):
-    assert events.select_route(data, ("action",), frozenset({"send"})) == route
-
-
 def test_connect_events_keep_repeated_headers_and_query_values():
     facts = events.connection_facts("abc=", "127.0.0.1", "ua", "127.0.0.1", "local", "local")
     event = events.connect_event(

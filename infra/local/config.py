@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
+
+from websockets_app.aws_lambda.route_selection import selection_path
 
 # API Gateway's WebSocket quotas and rules; websockets_app.limits imports nothing from Django, so reading them here
 # does not load the app before Django is set up.
@@ -16,8 +17,6 @@ from websockets_app.limits import (
     MAX_MESSAGE_BYTES,
     ROUTE_KEY_PATTERN,
 )
-
-_SELECTION_EXPRESSION = re.compile(r"\$request\.body\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)\Z")
 
 
 class ConfigError(ValueError):
@@ -60,10 +59,7 @@ class GatewayConfig:
     @cached_property  # read for every message: parsed once
     def selection_path(self) -> tuple[str, ...]:
         """The body keys the route selection expression reads, e.g. ("action",) for $request.body.action."""
-        match = _SELECTION_EXPRESSION.match(self.route_selection_expression)
-        if match is None:
-            raise ConfigError(
-                "The route selection expression must look like $request.body.<key>[.<key>...], "
-                f"not {self.route_selection_expression!r}."
-            )
-        return tuple(match.group(1).split("."))
+        try:
+            return selection_path(self.route_selection_expression)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
 import uuid
@@ -57,25 +56,6 @@ def message_event(facts: ConnectionFacts, route_key: str, data: str | bytes) -> 
 
 def disconnect_event(facts: ConnectionFacts, status_code: int, reason: str) -> dict[str, Any]:
     return websocket_events.disconnect_event(status_code, reason, connection=facts, **_fresh_request())
-
-
-def select_route(data: str | bytes, path: tuple[str, ...], routes: frozenset[str]) -> str:
-    """The route key of a message: the value at ``path`` in its JSON body when a route has that key, else $default.
-
-    As API Gateway does: a binary frame, a body that is not JSON (nested too deep to parse included), a missing key
-    or a key no route has all go to ``$default``.
-    """
-    if isinstance(data, bytes) or not routes:
-        return "$default"
-    try:
-        value: Any = json.loads(data)
-    except (ValueError, RecursionError):
-        return "$default"
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return "$default"
-        value = value[key]
-    return value if isinstance(value, str) and value in routes else "$default"
 
 
 def http_api_event(

@@ -26,6 +26,7 @@ from infra.local.connections import GOING_AWAY, Connection, Connections
 from infra.local.frames import FrameLimitedWebSocketResponse
 from infra.local.invokers import HTTP, WEBSOCKET, InvocationFailed, Invoker
 from infra.local.management_api import CONNECTIONS_PATH, ManagementApi, error
+from websockets_app.aws_lambda.route_selection import select_route
 from websockets_app.redaction import redact_query_string
 
 logger = logging.getLogger("infra.local")
@@ -175,7 +176,7 @@ class LocalGateway:
                 return
 
     async def _message(self, connection: Connection, data: str | bytes) -> None:
-        route_key = events.select_route(data, self.config.selection_path, self.config.routes)
+        route_key = select_route(data, self.config.selection_path, self.config.routes)
         event = events.message_event(connection.facts, route_key, data)
         started = time.perf_counter()
         detail = f"{route_key} {len(data)} B"
