@@ -1,0 +1,133 @@
+"""Who is connected to a channel, and notices when a person arrives or leaves.
+
+``present_in(channel)`` answers with one query: the distinct signed-in users with an open connection to the
+channel, and how many anonymous connections it has. A ``WebSocketView`` with ``presence_notices = True`` posts
+``{"type": "presence", "event": "join" | "leave", "channel": ..., "user": {"id": ..., "name": ...}}`` to the
+channel when a user's first connection to it opens and when the last one closes (a second tab says nothing), and
+answers ``{"action": "presence"}`` with a snapshot. The stale sweep (markStaleWebSocketSessions) sends the leave
+notices of connections whose ``$disconnect`` never came.
+
+Opening or closing a connection and deciding whether it was the user's first or last in the channel happen under
+one lock per channel and user (``websockets_app.locks``), so two tabs opened or closed at once announce exactly
+once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count
+
+from websockets_app.locks import lock_keys
+from websockets_app.messaging import SendResult, send_to_queryset
+from websockets_app.models import WebSocketSession
+
+Event = Literal["join", "leave"]
+
+
+@dataclass(frozen=True)
+class PresentUser:
+    id: Any
+    name: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Who is connected to ``channel``: each signed-in user once, and the number of anonymous connections."""
+
+    channel: str
+    users: list[PresentUser] = field(default_factory=list)
+    anonymous: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "type": "presence",
+            "event": "snapshot",
+            "channel": self.channel,
+            "users": [user.as_json() for user in self.users],
+            "anonymous": self.anonymous,
+        }
+
+
+def present_in(channel_name: str) -> Presence:
+    """The channel's presence, from its open connections, in one query (grouped by user)."""
+    username = f"user__{get_user_model().USERNAME_FIELD}"
+    rows = (
+        WebSocketSession.objects.connected()
+        .in_channel(channel_name)
+        .values_list("user_id", username)
+        .annotate(connections=Count("pk"))
+        .order_by(username)
+    )
+    users: list[PresentUser] = []
+    anonymous = 0
+    for user_id, name, connections in rows:
+        if user_id is None:
+            anonymous += connections
+        else:
+            users.append(PresentUser(id=user_id, name=str(name)))
+    return Presence(channel=channel_name, users=users, anonymous=anonymous)
+
+
+def notice(event: Event, channel_name: str, user: PresentUser) -> dict[str, Any]:
+    return {"type": "presence", "event": event, "channel": channel_name, "user": user.as_json()}
+
+
+def lock_name(channel_name: str, user_id: Any) -> str:
+    return f"websockets_app.presence:{channel_name}:{user_id}"
+
+
+@contextmanager
+def user_in_channel(channel_name: str, user_id: Any) -> Iterator[None]:
+    """A transaction holding the lock of this user in this channel: opens and closes decide one at a time."""
+    with transaction.atomic():
+        lock_keys(lock_name(channel_name, user_id))
+        yield
+
+
+def has_other_connection(channel_name: str, user_id: Any, connection_id: str) -> bool:
+    sessions = WebSocketSession.objects.connected().in_channel(channel_name).filter(user_id=user_id)
+    return sessions.exclude(connection_id=connection_id).exists()
+
+
+def announce(event: Event, channel_name: str, user: PresentUser, exclude: str | None = None) -> SendResult:
+    """Post a join or leave notice to the channel's connections (but ``exclude``: one still in its $connect)."""
+    sessions = WebSocketSession.objects.in_channel(channel_name)
+    if exclude is not None:
+        sessions = sessions.exclude(connection_id=exclude)
+    return send_to_queryset(sessions, notice(event, channel_name, user))
+
+
+def present_user(user: Any) -> PresentUser:
+    return PresentUser(id=user.pk, name=user.get_username())
+
+
+def sweep_leaves(stale: Any) -> tuple[int, int]:
+    """Mark the ``stale`` sessions disconnected and announce each user who has no connection left in a channel.
+
+    Returns (sessions marked, leave notices sent). Three queries and one send per notice.
+    """
+    username = f"user__{get_user_model().USERNAME_FIELD}"
+    left = set(stale.connected().filter(user__isnull=False).values_list("channel_name", "user_id", username))
+    marked: int = stale.mark_disconnected()
+    if not left:
+        return marked, 0
+    still_here = set(
+        WebSocketSession.objects.connected()
+        .filter(channel_name__in={channel for channel, _, _ in left}, user_id__in={user for _, user, _ in left})
+        .values_list("channel_name", "user_id")
+    )
+    sent = 0
+    for channel_name, user_id, name in sorted(left, key=lambda row: (row[0], str(row[1]))):
+        if (channel_name, user_id) not in still_here:
+            announce("leave", channel_name, PresentUser(id=user_id, name=str(name)))
+            sent += 1
+    return marked, sent
