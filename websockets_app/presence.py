@@ -25,7 +25,7 @@ from django.db.models import Count
 
 from websockets_app.locks import lock_keys
 from websockets_app.messaging import SendResult, send_to_queryset
-from websockets_app.models import WebSocketSession
+from websockets_app.models import WebSocketSession, WebSocketSessionQuerySet
 
 Event = Literal["join", "leave"]
 
@@ -59,10 +59,9 @@ class Presence:
 
 def present_in(channel_name: str) -> Presence:
     """The channel's presence, from its open connections, in one query (grouped by user)."""
-    username = f"user__{get_user_model().USERNAME_FIELD}"
+    username = f"user__{_username_field()}"
     rows = (
-        WebSocketSession.objects.connected()
-        .in_channel(channel_name)
+        WebSocketSession.objects.filter(connected=True, channel_name=channel_name)
         .values_list("user_id", username)
         .annotate(connections=Count("pk"))
         .order_by(username)
@@ -75,6 +74,11 @@ def present_in(channel_name: str) -> Presence:
         else:
             users.append(PresentUser(id=user_id, name=str(name)))
     return Presence(channel=channel_name, users=users, anonymous=anonymous)
+
+
+def _username_field() -> str:
+    user_model: Any = get_user_model()
+    return str(user_model.USERNAME_FIELD)
 
 
 def notice(event: Event, channel_name: str, user: PresentUser) -> dict[str, Any]:
@@ -94,13 +98,13 @@ def user_in_channel(channel_name: str, user_id: Any) -> Iterator[None]:
 
 
 def has_other_connection(channel_name: str, user_id: Any, connection_id: str) -> bool:
-    sessions = WebSocketSession.objects.connected().in_channel(channel_name).filter(user_id=user_id)
-    return sessions.exclude(connection_id=connection_id).exists()
+    sessions = WebSocketSession.objects.filter(connected=True, channel_name=channel_name, user_id=user_id)
+    return bool(sessions.exclude(connection_id=connection_id).exists())
 
 
 def announce(event: Event, channel_name: str, user: PresentUser, exclude: str | None = None) -> SendResult:
     """Post a join or leave notice to the channel's connections (but ``exclude``: one still in its $connect)."""
-    sessions = WebSocketSession.objects.in_channel(channel_name)
+    sessions = WebSocketSession.objects.filter(channel_name=channel_name)
     if exclude is not None:
         sessions = sessions.exclude(connection_id=exclude)
     return send_to_queryset(sessions, notice(event, channel_name, user))
@@ -110,24 +114,51 @@ def present_user(user: Any) -> PresentUser:
     return PresentUser(id=user.pk, name=user.get_username())
 
 
-def sweep_leaves(stale: Any) -> tuple[int, int]:
+def sweep_leaves(stale: WebSocketSessionQuerySet) -> tuple[int, int]:
     """Mark the ``stale`` sessions disconnected and announce each user who has no connection left in a channel.
 
-    Returns (sessions marked, leave notices sent). Three queries and one send per notice.
+    Returns (sessions marked, leave notices sent). One UPDATE marks the sessions and returns whose they were, so
+    only those this sweep marked are announced; when signed-in users were among them, two queries more (who is
+    still there, the users' names) and one send per notice.
     """
-    username = f"user__{get_user_model().USERNAME_FIELD}"
-    left = set(stale.connected().filter(user__isnull=False).values_list("channel_name", "user_id", username))
-    marked: int = stale.mark_disconnected()
+    marked = _mark_returning_users(stale)
+    left = {(channel, user_id) for channel, user_id in marked if channel and user_id is not None}
     if not left:
-        return marked, 0
+        return len(marked), 0
     still_here = set(
-        WebSocketSession.objects.connected()
-        .filter(channel_name__in={channel for channel, _, _ in left}, user_id__in={user for _, user, _ in left})
+        WebSocketSession.objects.filter(connected=True)
+        .filter(channel_name__in={channel for channel, _ in left}, user_id__in={user for _, user in left})
         .values_list("channel_name", "user_id")
     )
-    sent = 0
-    for channel_name, user_id, name in sorted(left, key=lambda row: (row[0], str(row[1]))):
-        if (channel_name, user_id) not in still_here:
-            announce("leave", channel_name, PresentUser(id=user_id, name=str(name)))
-            sent += 1
-    return marked, sent
+    gone = sorted(left - still_here, key=lambda pair: (pair[0], str(pair[1])))
+    if not gone:
+        return len(marked), 0
+    user_model: Any = get_user_model()
+    names = {user.pk: user.get_username() for user in user_model.objects.filter(pk__in={user for _, user in gone})}
+    for channel_name, user_id in gone:
+        announce("leave", channel_name, PresentUser(id=user_id, name=str(names.get(user_id, ""))))
+    return len(marked), len(gone)
+
+
+def _mark_returning_users(stale: WebSocketSessionQuerySet) -> list[tuple[str, Any]]:
+    """``stale.mark_disconnected()`` as one UPDATE ... RETURNING: the channel and user of every session it marked."""
+    from django.db import connections, router
+    from django.utils import timezone
+
+    using = router.db_for_write(WebSocketSession)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = WebSocketSession._meta
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    connected, updated = quote(meta.get_field("connected").column), quote(meta.get_field("updated_on").column)
+    channel, user = quote(meta.get_field("channel_name").column), quote(meta.get_field("user").column)
+    selected, params = stale.filter(connected=True).values("pk").query.sql_with_params()
+    now = meta.get_field("updated_on").get_db_prep_value(timezone.now(), connection)
+    # Only quoted identifiers and the ORM's own compiled SQL are interpolated; every value is a query parameter.
+    sql = (
+        f"UPDATE {table} SET {connected} = %s, {updated} = %s "  # noqa: S608
+        f"WHERE {pk} IN (SELECT * FROM ({selected}) stale) RETURNING {channel}, {user}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [False, now, *params])
+        return [(row[0], row[1]) for row in cursor.fetchall()]

@@ -19,10 +19,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from websockets_app.conf import ws_settings
@@ -96,6 +96,11 @@ def record(channel_name: str, data: Any, using: str = "default") -> StampedMessa
 _cache: dict[tuple[str, str], dict[str, str]] = {}
 
 
+def _column(model: type[Model], name: str) -> str:
+    field = cast("Field[Any, Any]", model._meta.get_field(name))
+    return str(field.column)
+
+
 def _statements(using: str) -> dict[str, str]:
     connection = connections[using]
     key = (using, connection.vendor)
@@ -104,11 +109,10 @@ def _statements(using: str) -> dict[str, str]:
     quote = connection.ops.quote_name
     counter = quote(ChannelSequence._meta.db_table)
     history = quote(ChannelMessage._meta.db_table)
-    channel = quote(ChannelSequence._meta.get_field("channel_name").column)
-    last = quote(ChannelSequence._meta.get_field("last_seq").column)
+    channel = quote(_column(ChannelSequence, "channel_name"))
+    last = quote(_column(ChannelSequence, "last_seq"))
     h_channel, h_seq, h_id, h_envelope, h_created = (
-        quote(ChannelMessage._meta.get_field(name).column)
-        for name in ("channel_name", "seq", "message_id", "envelope", "created_on")
+        quote(_column(ChannelMessage, name)) for name in ("channel_name", "seq", "message_id", "envelope", "created_on")
     )
     upsert = (
         f"INSERT INTO {counter} AS c ({channel}, {last}) VALUES (%s, 1) "  # noqa: S608
