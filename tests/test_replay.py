@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from infra.handlers import handler
@@ -125,6 +125,18 @@ def test_a_send_rolled_back_takes_its_number_back_with_it(api, management_stub):
         send_then_fail()
     assert send_to_channel(ROOM, {"n": 3}, replay=True).seq == 2
     assert list(ChannelMessage.objects.values_list("seq", flat=True)) == [1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_whose_history_row_fails_leaves_the_counter_as_it_was(api, management_stub):
+    # Each database's own path, outside any test transaction: PostgreSQL's one statement, SQLite's transaction.
+    send_to_channel(ROOM, {"n": 1}, replay=True)
+    squatter = ChannelMessage.objects.create(channel_name=ROOM, seq=2, message_id="x", envelope="{}")
+    with pytest.raises(IntegrityError):
+        send_to_channel(ROOM, {"n": 2}, replay=True)
+    assert ChannelSequence.objects.get(channel_name=ROOM).last_seq == 1
+    squatter.delete()
+    assert send_to_channel(ROOM, {"n": 2}, replay=True).seq == 2
 
 
 def test_a_message_that_cannot_be_encoded_or_replayed_takes_no_number(api, management_stub):
