@@ -151,8 +151,6 @@ def test_a_message_that_cannot_be_encoded_or_replayed_takes_no_number(api, manag
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_senders_get_every_number_once_and_in_order(api, management_stub):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite's in-memory test database is one connection's; its path is atomic by one transaction")
     errors: list[BaseException] = []
     start = threading.Barrier(20)
 
