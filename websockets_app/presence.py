@@ -114,6 +114,43 @@ def present_user(user: Any) -> PresentUser:
     return PresentUser(id=user.pk, name=user.get_username())
 
 
+def record_connection(session: WebSocketSession) -> None:
+    """Insert a new connection's row (as ``WebSocketView.connect`` does) and, when it is the user's first in the
+    channel, post a join notice to the channel's other connections."""
+    channel, user = session.channel_name, session.user
+    with user_in_channel(channel, session.user_id):
+        # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
+        WebSocketSession.objects.bulk_create(
+            [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
+        )
+        first = not has_other_connection(channel, session.user_id, session.connection_id)
+    if first:
+        # Not to this connection: nothing can be posted to it during its $connect.
+        announce("join", channel, present_user(user), exclude=session.connection_id)
+
+
+def record_disconnection(connection_id: str) -> bool:
+    """Mark a connection closed and, when it was its user's last in the channel, post a leave notice to the
+    channel. False when no open connection has this id."""
+    found = (
+        WebSocketSession.objects.filter(connection_id=connection_id, connected=True)
+        .values_list("channel_name", "user_id", f"user__{_username_field()}")
+        .first()
+    )
+    if found is None:
+        return False
+    channel, user_id, name = found
+    sessions = WebSocketSession.objects.filter(connection_id=connection_id)
+    if not channel or user_id is None:
+        return bool(sessions.mark_disconnected())
+    with user_in_channel(channel, user_id):
+        closed = sessions.mark_disconnected()
+        last = closed and not has_other_connection(channel, user_id, connection_id)
+    if last:
+        announce("leave", channel, PresentUser(id=user_id, name=str(name)))
+    return bool(closed)
+
+
 def sweep_leaves(stale: WebSocketSessionQuerySet) -> tuple[int, int]:
     """Mark the ``stale`` sessions disconnected and announce each user who has no connection left in a channel.
 

@@ -299,7 +299,9 @@ class WebSocketView(View):
             connection_id=self.gateway_context.connection_id, channel_name=channel, user=user, api_gateway=gateway
         )
         if self._announces_presence(channel, user):
-            self._connect_with_presence(session)
+            from websockets_app.presence import record_connection
+
+            record_connection(session)  # the same INSERT, and a join notice for the user's first connection
         else:
             # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
             WebSocketSession.objects.bulk_create(
@@ -311,7 +313,12 @@ class WebSocketView(View):
     def disconnect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Mark the connection closed, in one UPDATE."""
         if type(self).presence_notices:
-            return self._disconnect_with_presence()
+            from websockets_app.presence import record_disconnection
+
+            # The same UPDATE, and a leave notice for the user's last connection.
+            if not record_disconnection(self.gateway_context.connection_id):
+                return self._refuse(404, "unknown or already closed connection")
+            return None
         closed = WebSocketSession.objects.filter(connection_id=self.gateway_context.connection_id).mark_disconnected()
         if not closed:
             return self._refuse(404, "unknown or already closed connection")
@@ -353,48 +360,6 @@ class WebSocketView(View):
 
     def _announces_presence(self, channel: str, user: Any) -> bool:
         return type(self).presence_notices and bool(channel) and user is not None
-
-    def _connect_with_presence(self, session: WebSocketSession) -> None:
-        """Record the connection and, when it is the user's first in the channel, tell the channel's others."""
-        from websockets_app import presence
-
-        channel, user = session.channel_name, session.user
-        with presence.user_in_channel(channel, user.pk):  # type: ignore[union-attr]
-            WebSocketSession.objects.bulk_create(
-                [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
-            )
-            first = not presence.has_other_connection(channel, user.pk, session.connection_id)  # type: ignore[union-attr]
-        if first:
-            # Not to this connection: nothing can be posted to it during its $connect.
-            presence.announce("join", channel, presence.present_user(user), exclude=session.connection_id)
-
-    def _disconnect_with_presence(self) -> Any:
-        """Mark the connection closed and, when it was the user's last in the channel, tell the channel."""
-        from django.contrib.auth import get_user_model
-
-        from websockets_app import presence
-
-        connection_id = self.gateway_context.connection_id
-        username = f"user__{get_user_model().USERNAME_FIELD}"
-        found = (
-            WebSocketSession.objects.connected()
-            .filter(connection_id=connection_id)
-            .values_list("channel_name", "user_id", username)
-            .first()
-        )
-        if found is None:
-            return self._refuse(404, "unknown or already closed connection")
-        channel, user_id, name = found
-        sessions = WebSocketSession.objects.filter(connection_id=connection_id)
-        if not (channel and user_id is not None):
-            sessions.mark_disconnected()
-            return None
-        with presence.user_in_channel(channel, user_id):
-            closed = sessions.mark_disconnected()
-            last = closed and not presence.has_other_connection(channel, user_id, connection_id)
-        if last:
-            presence.announce("leave", channel, presence.PresentUser(id=user_id, name=str(name)))
-        return None
 
     # -- helpers for subclasses ----------------------------------------------------------------------------------
 
