@@ -25,7 +25,7 @@ BUILD_DIR := .aws-sam/build
 MAX_PACKAGE_MB := 40
 FUNCTIONS := WebSocketFunction HttpFunction CleanupFunction FanoutFunction ManageFunction
 
-.PHONY: help install browser pgbouncer test test-fast test-postgres lint format local migrate createsuperuser bench clean \
+.PHONY: help install browser pgbouncer test test-fast test-postgres lint typecheck format local migrate createsuperuser bench clean \
 	sam build deploy invoke logs build-DependenciesLayer trim-layer $(addprefix build-,$(FUNCTIONS))
 
 # The descriptions' $(NAME)s are printed with their values (command-line overrides included), an empty one as <NAME>.
@@ -84,9 +84,14 @@ test-fast: install  ## The quick loop: no browser, no subprocess-heavy tests, 20
 test-postgres: install browser pgbouncer  ## Run the whole suite on PostgreSQL ($(POSTGRES_URL))
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest
 
-lint: install  ## ruff: lint and formatting
+lint: install  ## ruff: lint and formatting; then mypy (make typecheck)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+
+# The django-stubs plugin loads the settings, which refuse to start without a secret key outside debug mode.
+typecheck: install  ## mypy --strict on websockets_app/ with the django-stubs plugin (pyproject.toml [tool.mypy])
+	DJANGO_DEBUG=1 $(BIN)/mypy
 
 format: install  ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
@@ -223,6 +228,6 @@ $(addprefix build-,$(FUNCTIONS)): install
 	$(LAMBDA_PYTHON) $(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
 
 clean:  ## Remove everything the project creates: .venv, tools, builds, caches, test output, local databases
-	rm -rf $(VENV) .tools .aws-sam .hypothesis test-output staticfiles .pytest_cache .ruff_cache .coverage .coverage.* \
+	rm -rf $(VENV) .tools .aws-sam .hypothesis test-output staticfiles .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.* \
 		htmlcov db.sqlite3 db.sqlite3-* .test-db.sqlite3*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

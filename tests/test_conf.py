@@ -55,3 +55,9 @@ def test_region_prefers_the_setting_then_the_runtime(settings, monkeypatch, conf
         monkeypatch.setenv(key, value)
     settings.WEBSOCKETS = {"AWS_REGION": configured} if configured else {}
     assert ws_settings.region == expected
+
+
+def test_every_setting_has_a_declared_type_and_every_declared_type_a_setting():
+    from websockets_app.conf import DEFAULTS, WebSocketSettings
+
+    assert set(WebSocketSettings.__annotations__) == set(DEFAULTS)

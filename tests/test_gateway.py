@@ -71,6 +71,15 @@ def test_an_incomplete_lambda_context_is_not_trusted(rf, change):
     assert not GatewayContext.from_request(request).trusted
 
 
+@pytest.mark.parametrize("event_type", ["PING", "message", 7, None])
+def test_an_event_type_that_is_none_of_the_three_is_not_carried(rf, event_type):
+    # event_type holds CONNECT, MESSAGE, DISCONNECT or "": never a value a log line would repeat from the request.
+    request = rf.post("/ws/default")
+    request.META[REQUEST_CONTEXT_ENVIRON_KEY] = {**request_context("MESSAGE", "$default"), "eventType": event_type}
+    context = GatewayContext.from_request(request)
+    assert (context.trusted, context.event_type) == (False, "")
+
+
 def test_a_request_with_neither_context_nor_secret_is_not_trusted(rf):
     request = rf.post("/ws/default", HTTP_X_WEBSOCKET_CONNECTION_ID=CONNECTION_ID)
     context = GatewayContext.from_request(request)

@@ -81,6 +81,38 @@ def test_help_prints_the_values_of_the_variables_it_mentions(tmp_path):
     assert "make test-fast" in done.stdout
 
 
+# -- make lint ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mypy_status", "lint_fails"), [(0, False), (1, True)])
+def test_lint_runs_ruff_then_the_type_checker_whose_errors_fail_it(tmp_path, mypy_status, lint_fails):
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    for name, status in (("ruff", 0), ("mypy", mypy_status)):
+        script = venv_bin / name
+        # The settings that the django-stubs plugin loads need DJANGO_DEBUG=1 (or a secret key): logged too.
+        script.write_text(
+            f'#!{shutil.which("bash")}\necho {name} $* DJANGO_DEBUG=$DJANGO_DEBUG >> "{tmp_path}/calls"\n'
+            f"exit {status}\n"
+        )
+        script.chmod(0o755)
+    done = subprocess.run(
+        [MAKE, "--no-print-directory", "lint", f"VENV={venv_bin.parent}", f"STAMP={fresh_stamp(tmp_path)}"],
+        cwd=ROOT,
+        env={"PATH": str(tool_dir(tmp_path)), "HOME": str(tmp_path)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode != 0) == lint_fails, done.stderr
+    assert calls(tmp_path) == [
+        "ruff check . DJANGO_DEBUG=",
+        "ruff format --check . DJANGO_DEBUG=",
+        "mypy DJANGO_DEBUG=1",
+    ]
+
+
 # -- make install / make browser: never apt-get without a way to run it, never a password prompt -------------------
 
 PLAYWRIGHT = "PLAYWRIGHT_INSTALL=echo playwright-install-chromium"
@@ -227,6 +259,7 @@ def test_clean_removes_everything_the_project_creates_and_nothing_else(tmp_path)
         "staticfiles/x.css",
         ".pytest_cache/v",
         ".ruff_cache/x",
+        ".mypy_cache/3.11/x",
         ".coverage",
         "db.sqlite3",
         "db.sqlite3-journal",

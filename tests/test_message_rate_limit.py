@@ -10,9 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.urls import path
 
 from infra.handlers import handler
@@ -233,3 +235,53 @@ def test_concurrent_messages_on_one_connection_are_admitted_exactly_up_to_the_li
     assert statuses == Counter({200: 10, 429: 30})
     session.refresh_from_db()
     assert (session.request_count, session.message_window_count) == (11, 10)
+
+
+# -- database routers ---------------------------------------------------------------------------------------------
+
+SESSIONS_DATABASE = "sessions"
+
+
+class SessionsRouter:
+    """Sends WebSocketSession reads and writes to their own database alias."""
+
+    def db_for_read(self, model: type, **hints: Any) -> str | None:
+        return SESSIONS_DATABASE if model is WebSocketSession else None
+
+    def db_for_write(self, model: type, **hints: Any) -> str | None:
+        return SESSIONS_DATABASE if model is WebSocketSession else None
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def sessions_database(django_db_setup, django_db_blocker):
+    """A second alias, on the test database through a connection of its own (set before the test's database access
+    is arranged, which must list it)."""
+    django_settings.DATABASES[SESSIONS_DATABASE] = dict(connections["default"].settings_dict)
+    yield SESSIONS_DATABASE
+    with django_db_blocker.unblock():
+        connections[SESSIONS_DATABASE].close()
+    del connections[SESSIONS_DATABASE]
+    del django_settings.DATABASES[SESSIONS_DATABASE]
+
+
+@pytest.fixture
+def routed_sessions(sessions_database, settings):
+    settings.DATABASE_ROUTERS = [f"{__name__}.SessionsRouter"]
+    return connections[sessions_database]
+
+
+# Transactional: the two connections see each other's rows only once they are committed.
+@pytest.mark.django_db(transaction=True, databases=["default", SESSIONS_DATABASE])
+def test_the_message_queries_follow_the_database_router(routed_sessions):
+    api = ApiGateway.objects.create(api_name="chat", api_id=API_ID, stage_name=STAGE, region="eu-west-1")
+    session = WebSocketSession.objects.create(connection_id=CONNECTION_ID, api_gateway=api, channel_name="lobby")
+    assert session._state.db == SESSIONS_DATABASE
+    with CaptureQueriesContext(connections["default"]) as default, CaptureQueriesContext(routed_sessions) as routed:
+        assert send()["statusCode"] == 200  # the session (read), the conditional UPDATE (write)
+        assert send({"action": "refuse"})["statusCode"] == 409  # ... and the UPDATE that takes it back
+    assert [query["sql"].split()[0] for query in routed.captured_queries] == ["SELECT", "UPDATE"] * 2 + ["UPDATE"]
+    assert default.captured_queries == []
+    assert row_state(session)[0] == 2  # the $connect and the accepted message

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -25,10 +26,25 @@ from websockets_app.models import (
 )
 from websockets_app.presence import Presence
 
+if TYPE_CHECKING:
+    from websockets_app.models import WebSocketSessionQuerySet
+
+    # django-stubs make the admin classes generic in their model; Django's own take no type parameter at run time.
+    _AnyModelAdmin = admin.ModelAdmin[Any]
+    _ApiGatewayModelAdmin = admin.ModelAdmin[ApiGateway]
+    _RouteModelAdmin = admin.ModelAdmin[ApiGatewayAdditionalRoute]
+    _RouteTabularInline = admin.TabularInline[ApiGatewayAdditionalRoute, ApiGateway]
+    _SessionModelAdmin = admin.ModelAdmin[WebSocketSession]
+else:
+    _AnyModelAdmin = _ApiGatewayModelAdmin = _RouteModelAdmin = _SessionModelAdmin = admin.ModelAdmin
+    _RouteTabularInline = admin.TabularInline
+
 logger = logging.getLogger(__name__)
 
 # Integration URLs typed without a scheme are taken as https (Django 6's default, chosen explicitly here).
-HTTPS_URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+HTTPS_URL_FIELDS: Mapping[type[models.Field[Any, Any]], Mapping[str, Any]] = {
+    models.URLField: {"assume_scheme": "https"}
+}
 
 
 def user_search_fields() -> tuple[str, ...]:
@@ -41,7 +57,7 @@ def user_search_fields() -> tuple[str, ...]:
     return tuple(f"user__{name}" for name in names)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(_AnyModelAdmin):
     """Records written by the WebSocket flow: viewable and deletable, never created or edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -52,7 +68,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 def sync_routes_after_commit(
-    model_admin: admin.ModelAdmin,
+    model_admin: admin.ModelAdmin[Any],
     request: HttpRequest,
     saved: Sequence[ApiGatewayAdditionalRoute],
     deleted: Sequence[ApiGatewayAdditionalRoute],
@@ -119,7 +135,7 @@ def record_unexpected_failure(gateway: ApiGateway, reason: str) -> None:
 ROUTE_SET_BY_AWS = ("deployed", "integration_id", "route_id")
 
 
-class ApiGatewayAdditionalRouteInline(admin.TabularInline):
+class ApiGatewayAdditionalRouteInline(_RouteTabularInline):
     model = ApiGatewayAdditionalRoute
     extra = 0
     formfield_overrides = HTTPS_URL_FIELDS
@@ -148,7 +164,7 @@ SET_BY_AWS = (
 
 
 @admin.register(ApiGateway)
-class ApiGatewayAdmin(admin.ModelAdmin):
+class ApiGatewayAdmin(_ApiGatewayModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = (
         "api_name",
@@ -197,7 +213,13 @@ class ApiGatewayAdmin(admin.ModelAdmin):
             locked.append("domain_name")
         return (*locked, *SET_BY_AWS)
 
-    def save_formset(self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool) -> None:
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: ModelForm[ApiGateway],
+        formset: BaseInlineFormSet[Any, ApiGateway, Any],
+        change: bool,
+    ) -> None:
         if formset.model is not ApiGatewayAdditionalRoute:
             super().save_formset(request, form, formset, change)
             return
@@ -214,7 +236,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         self,
         request: HttpRequest,
         queryset: QuerySet[ApiGateway],
-        step: Callable[[ApiGateway], object],
+        step: Callable[[ApiGateway], list[str]],
         what: str,
     ) -> None:
         """Run one provisioning step per selected row and report every row's outcome on its own."""
@@ -264,7 +286,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiGatewayAdditionalRoute)
-class ApiGatewayAdditionalRouteAdmin(admin.ModelAdmin):
+class ApiGatewayAdditionalRouteAdmin(_RouteModelAdmin):
     formfield_overrides = HTTPS_URL_FIELDS
     list_display = ("name", "api_gateway", "route_key", "integration_url", "deployed")
     list_filter = ("api_gateway",)
@@ -272,7 +294,13 @@ class ApiGatewayAdditionalRouteAdmin(admin.ModelAdmin):
     search_fields = ("name", "route_key")
     readonly_fields = (*ROUTE_SET_BY_AWS, "created_on", "updated_on")
 
-    def save_model(self, request: HttpRequest, obj: ApiGatewayAdditionalRoute, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: ApiGatewayAdditionalRoute,
+        form: ModelForm[ApiGatewayAdditionalRoute],
+        change: bool,
+    ) -> None:
         if form.has_changed():
             obj.deployed = False  # until AWS has the change
         super().save_model(request, obj, form, change)
@@ -290,7 +318,7 @@ class ApiGatewayAdditionalRouteAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebSocketSession)
-class WebSocketSessionAdmin(admin.ModelAdmin):
+class WebSocketSessionAdmin(_SessionModelAdmin):
     list_display = (
         "connection_id",
         "channel_name",
@@ -324,7 +352,7 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
             self.message_user(request, f"... and {more} more channel(s); select fewer.", messages.WARNING)
 
     @admin.action(description="Mark selected sessions as disconnected", permissions=["change"])
-    def mark_disconnected(self, request: HttpRequest, queryset: QuerySet[WebSocketSession]) -> None:
+    def mark_disconnected(self, request: HttpRequest, queryset: WebSocketSessionQuerySet) -> None:
         count = queryset.mark_disconnected()
         logger.info("%s: marked %d WebSocket sessions disconnected", request.user.get_username(), count)
         self.message_user(request, f"Marked {count} session(s) as disconnected.", messages.SUCCESS)
@@ -351,10 +379,10 @@ class HasRefusedFilter(admin.SimpleListFilter):
     title = "refused attempts"
     parameter_name = "has_refused"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "Some"), ("no", "None")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ConnectionRateLimit]) -> QuerySet[ConnectionRateLimit]:
         if self.value() == "yes":
             return queryset.filter(refused__gt=0)
         if self.value() == "no":
@@ -366,10 +394,10 @@ class HasUserFilter(admin.SimpleListFilter):
     title = "user"
     parameter_name = "has_user"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "Signed in"), ("no", "Anonymous")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ConnectionRateLimit]) -> QuerySet[ConnectionRateLimit]:
         if self.value() in ("yes", "no"):
             return queryset.filter(user__isnull=self.value() == "no")
         return queryset

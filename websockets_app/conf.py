@@ -9,7 +9,7 @@ typo or a wrong type shows up in ``manage.py check`` instead of in the middle of
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -99,6 +99,38 @@ DEFAULTS: dict[str, Any] = {
 class WebSocketSettings:
     """Attribute access to the merged settings: ``ws_settings.TOKEN_EXPIRY_SECONDS``."""
 
+    # The types checks.py holds each setting to; declared only (``__getattr__`` serves the values).
+    URL_PREFIX: str
+    TOKEN_EXPIRY_SECONDS: int
+    TOKEN_REQUIRES_SESSION: bool
+    TOKEN_RATE_LIMIT_ATTEMPTS: int | None
+    TOKEN_RATE_LIMIT_WINDOW_SECONDS: int
+    CONNECT_RATE_LIMIT_IP_ATTEMPTS: int | None
+    CONNECT_RATE_LIMIT_USER_ATTEMPTS: int | None
+    CONNECT_RATE_LIMIT_WINDOW_SECONDS: int
+    MESSAGE_RATE_LIMIT: int | None
+    MESSAGE_RATE_LIMIT_WINDOW_SECONDS: int
+    CONNECT_RATE_LIMIT_IPV6_PREFIX_LENGTH: int
+    ALLOWED_ORIGINS: list[str] | tuple[str, ...] | None
+    CHANNEL_NAME_PATTERN: str
+    CHANNEL_NAME_MAX_LENGTH: int
+    TRUSTED_PROXY_HOPS: int
+    MANAGEMENT_ENDPOINT_URL: str | None
+    CLIENT_URL: str | None
+    AWS_REGION: str | None
+    AWS_PROFILE: str | None
+    SEND_CONCURRENCY: int
+    SEND_MAX_ATTEMPTS: int
+    SEND_TIMEOUT_SECONDS: float
+    FANOUT_QUEUE_URL: str | None
+    FANOUT_THRESHOLD: int
+    FANOUT_BATCH_SIZE: int
+    REPLAY_HISTORY_LENGTH: int
+    REPLAY_HISTORY_MAX_AGE_SECONDS: int
+    REPLAY_MAX_MESSAGES: int
+    REPLAY_RESUMES_PER_CONNECTION: int
+    PRESENCE_SWEEP_NOTICES: bool
+
     def __init__(self) -> None:
         self._cache: dict[str, Any] | None = None
 
@@ -174,7 +206,7 @@ UNREAD_LEGACY_SETTINGS: dict[str, str] = {
 }
 
 
-def is_positive_int(value: Any, maximum: int) -> bool:
+def is_positive_int(value: object, maximum: int) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= maximum
 
 

@@ -24,7 +24,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeGuard, get_args
 
 from django.core.exceptions import BadRequest, ValidationError
 
@@ -58,10 +58,14 @@ INTEGRATION_HEADERS = (
 )
 _INTEGRATION_HEADER_NAMES = frozenset(header.lower() for header in INTEGRATION_HEADERS)
 
-EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
-LAMBDA = "lambda"
-HTTP = "http"
-NONE = "none"
+# What API Gateway's requestContext.eventType says a request is.
+EventType = Literal["CONNECT", "MESSAGE", "DISCONNECT"]
+EVENT_TYPES: frozenset[EventType] = frozenset(get_args(EventType))
+# The path a request's facts came by: the Lambda event, an HTTP integration's headers, or neither.
+Via = Literal["lambda", "http", "none"]
+LAMBDA: Final = "lambda"
+HTTP: Final = "http"
+NONE: Final = "none"
 
 _EXECUTE_API_DOMAIN = re.compile(r"[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\Z")
 
@@ -107,11 +111,11 @@ class GatewayContext:
     """The connection facts of one request: which connection, API, stage and client, and whether to believe them."""
 
     trusted: bool
-    via: str  # LAMBDA, HTTP or NONE
+    via: Via
     connection_id: str = ""
     api_id: str = ""
     stage: str = ""
-    event_type: str = ""  # CONNECT, MESSAGE or DISCONNECT
+    event_type: EventType | Literal[""] = ""  # "": none of the three (such a request is never trusted)
     route_key: str = ""
     source_ip: str = ""
     domain_name: str = ""
@@ -130,16 +134,15 @@ class GatewayContext:
     @classmethod
     def from_lambda(cls, request_context: dict[str, Any]) -> GatewayContext:
         identity = request_context.get("identity")
-        facts = {
-            "connection_id": request_context.get("connectionId"),
-            "api_id": request_context.get("apiId"),
-            "stage": request_context.get("stage"),
-            "event_type": request_context.get("eventType"),
-            "route_key": request_context.get("routeKey"),
-            "source_ip": identity.get("sourceIp") if isinstance(identity, dict) else "",
-            "domain_name": request_context.get("domainName"),
-        }
-        facts = {key: value if isinstance(value, str) else "" for key, value in facts.items()}
+        facts = _facts(
+            connection_id=request_context.get("connectionId"),
+            api_id=request_context.get("apiId"),
+            stage=request_context.get("stage"),
+            event_type=request_context.get("eventType"),
+            route_key=request_context.get("routeKey"),
+            source_ip=identity.get("sourceIp") if isinstance(identity, dict) else "",
+            domain_name=request_context.get("domainName"),
+        )
         return cls(trusted=_complete(facts), via=LAMBDA, **facts)
 
     @classmethod
@@ -153,15 +156,15 @@ class GatewayContext:
             # server joined them. Which one the integration sent cannot be told, so the request is refused.
             if isinstance(value, str) and "," in value:
                 raise BadRequest(f"ambiguous {header} header")
-        facts = {
-            "connection_id": meta.get(_meta_key(CONNECTION_ID_HEADER), ""),
-            "api_id": meta.get(_meta_key(API_ID_HEADER), ""),
-            "stage": meta.get(_meta_key(STAGE_HEADER), ""),
-            "event_type": meta.get(_meta_key(EVENT_TYPE_HEADER), ""),
-            "route_key": meta.get(_meta_key(ROUTE_KEY_HEADER), ""),
-            "source_ip": meta.get(_meta_key(SOURCE_IP_HEADER), ""),
-            "domain_name": meta.get("HTTP_HOST", ""),
-        }
+        facts = _facts(
+            connection_id=meta.get(_meta_key(CONNECTION_ID_HEADER)),
+            api_id=meta.get(_meta_key(API_ID_HEADER)),
+            stage=meta.get(_meta_key(STAGE_HEADER)),
+            event_type=meta.get(_meta_key(EVENT_TYPE_HEADER)),
+            route_key=meta.get(_meta_key(ROUTE_KEY_HEADER)),
+            source_ip=meta.get(_meta_key(SOURCE_IP_HEADER)),
+            domain_name=meta.get("HTTP_HOST"),
+        )
         if not _complete(facts):
             return cls(trusted=False, via=HTTP, **facts)
         gateway = ApiGateway.objects.filter(api_id=facts["api_id"], stage_name=facts["stage"]).first()
@@ -189,7 +192,8 @@ class GatewayContext:
 
         # The event is API Gateway's, but its values still have to fit the row: refused (400), never a 500.
         validate_stage_name(self.stage)
-        if len(self.api_id) > ApiGateway._meta.get_field("api_id").max_length:
+        longest_api_id = ApiGateway._meta.get_field("api_id").max_length
+        if longest_api_id is not None and len(self.api_id) > longest_api_id:
             raise ValidationError("The event's API id is longer than any API Gateway id.")
         gateway, _ = ApiGateway.objects.get_or_create(
             api_id=self.api_id,
@@ -233,10 +237,50 @@ def _valid_ip(value: str) -> str | None:
         return None
 
 
-def _complete(facts: dict[str, str]) -> bool:
+class _Facts(TypedDict):
+    connection_id: str
+    api_id: str
+    stage: str
+    event_type: EventType | Literal[""]
+    route_key: str
+    source_ip: str
+    domain_name: str
+
+
+def _facts(
+    *,
+    connection_id: object,
+    api_id: object,
+    stage: object,
+    event_type: object,
+    route_key: object,
+    source_ip: object,
+    domain_name: object,
+) -> _Facts:
+    """The facts as they arrived; "" for one that is missing or not a string, and for an unknown event type."""
+
+    def text(value: object) -> str:
+        return value if isinstance(value, str) else ""
+
+    return _Facts(
+        connection_id=text(connection_id),
+        api_id=text(api_id),
+        stage=text(stage),
+        event_type=event_type if _is_event_type(event_type) else "",
+        route_key=text(route_key),
+        source_ip=text(source_ip),
+        domain_name=text(domain_name),
+    )
+
+
+def _is_event_type(value: object) -> TypeGuard[EventType]:
+    return value in EVENT_TYPES
+
+
+def _complete(facts: _Facts) -> bool:
     return (
         is_valid_connection_id(facts["connection_id"])
         and bool(facts["api_id"])
         and bool(facts["stage"])
-        and facts["event_type"] in EVENT_TYPES
+        and bool(facts["event_type"])
     )

@@ -24,7 +24,7 @@ a fresh single-use token from the token endpoint before each connect (``ws-clien
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import Http404
@@ -34,8 +34,16 @@ from websockets_app.conf import ws_settings
 from websockets_app.models import ApiGatewayAdditionalRoute
 from websockets_app.validators import validate_channel_name
 
+if TYPE_CHECKING:
+    from django.views.generic.base import ContextMixin
 
-class WebSocketContextMixin:
+    # What the mixins are mixed into: a view with get_context_data (only the type checker sees it).
+    _ContextView = ContextMixin
+else:
+    _ContextView = object
+
+
+class WebSocketContextMixin(_ContextView):
     """Adds ``websocket_url``, ``websocket_channel``, ``websocket_token_url`` and ``websocket_config`` to the context.
 
     For any view with ``get_context_data`` (TemplateView, DetailView, ...). A channel name that is not valid is a
@@ -87,7 +95,7 @@ class WebSocketContextMixin:
         }
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context = super().get_context_data(**kwargs)
         context.update(self.get_websocket_context())
         return context
 
@@ -95,7 +103,7 @@ class WebSocketContextMixin:
 # -- the template mixins of django-aws-api-gateway-websockets, for ported pages ----------------------------------------
 
 
-class AddWebSocketRouteToContextMixin:
+class AddWebSocketRouteToContextMixin(_ContextView):
     """Adds ``api_gateway_route`` and ``channel_name`` to the context, as the original package's mixin does.
 
     ``api_gateway_route`` is the ``ApiGatewayAdditionalRoute`` whose route key is ``websocket_route_key`` (its
@@ -107,7 +115,7 @@ class AddWebSocketRouteToContextMixin:
     channel_name: str = ""
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context = super().get_context_data(**kwargs)
         if self.channel_name:
             try:
                 validate_channel_name(self.channel_name)

@@ -295,7 +295,7 @@ class ApiGatewayAdditionalRoute(models.Model):
 # API Gateway closes a WebSocket connection after MAX_CONNECTION_SECONDS; a row still "connected" past that is stale.
 
 
-class WebSocketSessionQuerySet(models.QuerySet):
+class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
 
@@ -371,7 +371,7 @@ class WebSocketSession(models.Model):
         return send_to_sessions([self], data)
 
 
-class WebSocketTokenQuerySet(models.QuerySet):
+class WebSocketTokenQuerySet(models.QuerySet["WebSocketToken"]):
     def older_than(self, seconds: int) -> WebSocketTokenQuerySet:
         return self.filter(created_at__lt=timezone.now() - timedelta(seconds=seconds))
 
@@ -416,7 +416,7 @@ class WebSocketToken(models.Model):
         return self.created_at + timedelta(seconds=ws_settings.TOKEN_EXPIRY_SECONDS)
 
 
-class ConnectionRateLimitQuerySet(models.QuerySet):
+class ConnectionRateLimitQuerySet(models.QuerySet["ConnectionRateLimit"]):
     def older_than(self, days: int) -> ConnectionRateLimitQuerySet:
         """Buckets whose last attempt is more than ``days`` days old."""
         return self.filter(last_attempt__lt=timezone.now() - timedelta(days=days))
@@ -491,7 +491,7 @@ class ChannelSequence(models.Model):
         return f"{self.channel_name}: {self.last_seq}"
 
 
-class ChannelMessageQuerySet(models.QuerySet):
+class ChannelMessageQuerySet(models.QuerySet["ChannelMessage"]):
     def in_channel(self, channel_name: str) -> ChannelMessageQuerySet:
         return self.filter(channel_name=channel_name)
 

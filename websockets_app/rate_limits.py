@@ -26,10 +26,10 @@ import functools
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Field, Q, Sum
 from django.utils import timezone
 
 from websockets_app.conf import ws_settings
@@ -42,7 +42,7 @@ BUCKETS_PER_WINDOW = 10
 class RateLimited(Exception):
     """Too many attempts (connections, messages, token requests) in the window; ``retry_after`` is in seconds."""
 
-    def __init__(self, retry_after: int, what: str = "connection") -> None:
+    def __init__(self, retry_after: int, what: Literal["connection", "message", "resume"] = "connection") -> None:
         super().__init__(f"{what} rate limit reached")
         self.retry_after = retry_after
 
@@ -138,11 +138,18 @@ def _count_attempt(address: str, user: Any, bucket_length: int, *, admitted: boo
         "successful": int(admitted),
         "refused": int(not admitted),
     }
-    field = ConnectionRateLimit._meta.get_field
-    params = [None if v is None else field(name).get_db_prep_value(v, connection) for name, v in values.items()]
+    fields = _fields()
+    params = [None if v is None else fields[name].get_db_prep_value(v, connection) for name, v in values.items()]
     with connection.cursor() as cursor:
         cursor.execute(_upsert_statement(connection.vendor), params)
-        return cursor.fetchone()[0]
+        (bucket_id,) = cursor.fetchone()  # RETURNING always gives the row
+    return int(bucket_id)
+
+
+@functools.cache
+def _fields() -> dict[str, Field[Any, Any]]:
+    """ConnectionRateLimit's columns by field name."""
+    return {field.name: field for field in ConnectionRateLimit._meta.concrete_fields}
 
 
 @functools.cache
@@ -154,8 +161,9 @@ def _upsert_statement(vendor: str) -> str:
     meta = ConnectionRateLimit._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
+    fields = _fields()
     ip, user, start, last, successful, refused = (
-        quote(meta.get_field(name).column)
+        quote(fields[name].column)
         for name in ("ip_address", "user", "bucket_start", "last_attempt", "successful", "refused")
     )
     # Only quoted names from the model's metadata are interpolated; every value is a query parameter.

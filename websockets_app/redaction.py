@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 REDACTED = "***"
@@ -116,11 +116,18 @@ def _take_from_query_string(query_string: str, names: Iterable[str] | None) -> t
     return "&".join(parts), taken
 
 
-class RedactingFormatterMixin:
+if TYPE_CHECKING:
+    # What the mixin is mixed into (only the type checker sees it).
+    _Formatter = logging.Formatter
+else:
+    _Formatter = object
+
+
+class RedactingFormatterMixin(_Formatter):
     """A logging formatter whose whole output (message, extra fields, traceback) goes through ``redact``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))  # type: ignore[misc]
+        return redact(super().format(record))
 
 
 class RedactingFormatter(RedactingFormatterMixin, logging.Formatter):

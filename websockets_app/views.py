@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard, cast
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import AnonymousUser
@@ -71,6 +71,9 @@ from websockets_app.redaction import (
 from websockets_app.tokens import consume_token, issue_token
 from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH, validate_channel_name
 
+if TYPE_CHECKING:
+    from django.http.request import _ImmutableQueryDict
+
 logger = logging.getLogger(__name__)
 
 _HANDLER_NAME_MAX_LENGTH = 64
@@ -88,7 +91,7 @@ FROM_SETTINGS = _FromSettings.FROM_SETTINGS
 class WebSocketView(View):
     """Base view for the routes of an API Gateway WebSocket API."""
 
-    http_method_names: ClassVar[list[str]] = ["post"]
+    http_method_names = ["post"]
 
     # Body keys that pick the handler of a message: "handler" first, then "action" (the route selection key).
     route_selection_key: ClassVar[str] = "action"
@@ -258,9 +261,12 @@ class WebSocketView(View):
         # connection cannot overshoot the limit. A message its handler refuses is taken back out (a third query,
         # on that path only), so that a refused message leaves the row as it was.
         limit = self._message_rate_limit()
-        counted = message_queries.count_message(session, limit)
-        if counted is None:
-            raise RateLimited(message_queries.retry_after(session, limit), "message")  # type: ignore[arg-type]
+        if limit is None:
+            counted = message_queries.count_message(session)
+        elif (counted_in_window := message_queries.count_message(session, limit)) is not None:
+            counted = counted_in_window
+        else:
+            raise RateLimited(message_queries.retry_after(session, limit), "message")
         try:
             response = method(request, *args, **kwargs)
         except Exception:
@@ -283,7 +289,7 @@ class WebSocketView(View):
         window = cls.message_rate_limit_window_seconds
         if window is FROM_SETTINGS:
             window = ws_settings.MESSAGE_RATE_LIMIT_WINDOW_SECONDS
-        return message_queries.MessageRateLimit(messages=messages, window_seconds=window)  # type: ignore[arg-type]
+        return message_queries.MessageRateLimit(messages=messages, window_seconds=window)
 
     # -- the routes ------------------------------------------------------------------------------------------
 
@@ -426,7 +432,7 @@ class WebSocketView(View):
         redacted_query = request.GET.copy()
         redacted_query.setlist(name, [REDACTED] * len(request.GET.getlist(name)))
         redacted_query._mutable = False
-        request.GET = redacted_query
+        request.GET = cast("_ImmutableQueryDict", redacted_query)  # immutable again, as Django made it
         request.META["QUERY_STRING"] = redact_query_string(request.META.get("QUERY_STRING", ""), names={name})
         return token
 
@@ -512,7 +518,8 @@ _GENERIC_MESSAGES = {
 def _loaded_user_id(request: HttpRequest) -> Any:
     # Only a user already loaded: loading one now could fail the same way the request just did.
     user = getattr(request, "user", None)
-    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+    # LazyObject's own "not loaded yet" marker, which django-stubs do not declare.
+    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:  # type: ignore[attr-defined]
         return None
     return getattr(user, "pk", None)
 
@@ -570,7 +577,7 @@ def _check_message_rate_limit(cls: type[WebSocketView]) -> None:
     messages, window = cls.message_rate_limit, cls.message_rate_limit_window_seconds
     if not (messages is FROM_SETTINGS or messages is None or _is_positive_int(messages)):
         raise ImproperlyConfigured(f"{cls.__name__}.message_rate_limit must be a positive integer or None.")
-    if not (window is FROM_SETTINGS or (_is_positive_int(window) and window <= 86400)):  # type: ignore[operator]
+    if not (window is FROM_SETTINGS or (_is_positive_int(window) and window <= 86400)):
         raise ImproperlyConfigured(
             f"{cls.__name__}.message_rate_limit_window_seconds must be a number of seconds from 1 to 86400."
         )
@@ -602,7 +609,7 @@ def _check_legacy_attributes(cls: type[WebSocketView]) -> None:
         raise ImproperlyConfigured(f"{cls.__name__}.CHANNEL_NAME_PATTERN must be a regular expression.") from exc
 
 
-def _is_positive_int(value: Any) -> bool:
+def _is_positive_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -614,9 +621,10 @@ class WebSocketTokenView(LoginRequiredMixin, View):
     callers get 403, a GET 405, and a user over the token rate limit 429 with Retry-After.
     """
 
-    http_method_names: ClassVar[list[str]] = ["post"]
+    http_method_names = ["post"]
 
-    def handle_no_permission(self) -> HttpResponse:
+    # django-stubs declare only the redirect to the login page; a JSON endpoint answers 403 instead.
+    def handle_no_permission(self) -> HttpResponse:  # type: ignore[override]
         return JsonResponse({"error": "Log in to request a WebSocket token."}, status=403)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -637,4 +645,7 @@ class WebSocketTokenView(LoginRequiredMixin, View):
         if request.session.session_key is None:
             request.session.save()
             request.session.modified = True  # SessionMiddleware sends the cookie only for a modified session
-        return request.session.session_key
+        session_key = request.session.session_key
+        if session_key is None:
+            raise ImproperlyConfigured("The session engine saved a session without giving it a key.")
+        return session_key

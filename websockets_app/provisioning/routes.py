@@ -24,11 +24,14 @@ def check_https_targets(gateway: ApiGateway, routes: Iterable[ApiGatewayAddition
     """
     if gateway.integration_type != IntegrationType.HTTP_PROXY:
         return
-    values = [(gateway, "target_base_endpoint", gateway.target_base_endpoint)]
+    values: list[tuple[ApiGateway | ApiGatewayAdditionalRoute, str, str]] = [
+        (gateway, "target_base_endpoint", gateway.target_base_endpoint)
+    ]
     values += [(route, "integration_url", route.integration_url) for route in routes if route.integration_url]
     for row, name, value in values:
+        fields = {field.name: field for field in type(row)._meta.concrete_fields}
         try:
-            type(row)._meta.get_field(name).run_validators(value)
+            fields[name].run_validators(value)
         except ValidationError as exc:
             where = f"route {row.route_key!r}" if isinstance(row, ApiGatewayAdditionalRoute) else "the gateway"
             raise ProvisioningError(
@@ -246,7 +249,8 @@ def _sync_route_response(run: Run, slot: RouteSlot) -> None:
 def find_route_id(run: Run, route_key: str) -> str:
     for route in all_items(run, "get_routes"):
         if route.get("RouteKey") == route_key:
-            return route["RouteId"]
+            route_id: str = route["RouteId"]
+            return route_id
     raise ProvisioningError(f"create route ({route_key}) failed: AWS reported a conflict but has no such route")
 
 

@@ -177,13 +177,12 @@ def as_datetime(value: Any) -> datetime | None:
     """A legacy timestamp as an aware datetime (SQLite hands back naive UTC datetimes or text)."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        value = parse_datetime(value)
-        if value is None:
-            return None
-    if settings.USE_TZ and timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    return value
+    moment: datetime | None = parse_datetime(value) if isinstance(value, str) else value
+    if moment is None:
+        return None
+    if settings.USE_TZ and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def as_json_object(value: Any) -> dict[str, Any]:
