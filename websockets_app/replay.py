@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Field, Model
 from django.utils import timezone
 
@@ -64,9 +64,11 @@ def _replay_wrapper(channel_name: str) -> tuple[bytes, bytes]:
     return head[:-2], b"]}"  # '{"type":"replay","channel":"...","messages":[' and ']}'
 
 
-def record(channel_name: str, data: Any, using: str = "default") -> StampedMessage:
+def record(channel_name: str, data: Any, using: str | None = None) -> StampedMessage:
     """Give ``data`` the channel's next number and keep its envelope in the history: one statement (PostgreSQL)
-    or one transaction of two (SQLite). ``PayloadError`` when it cannot be encoded or would not fit a replay."""
+    or one transaction of two (SQLite). ``PayloadError`` when it cannot be encoded or would not fit a replay.
+
+    Written to ``using``, else to the database the routers choose for writing the history."""
     if not isinstance(channel_name, str) or not channel_name:
         raise PayloadError("A replayable message needs a channel name.")
     message_id = uuid.uuid4().hex
@@ -78,6 +80,7 @@ def record(channel_name: str, data: Any, using: str = "default") -> StampedMessa
             f"The message is too large to be replayed: with its envelope it must fit in {MAX_MESSAGE_BYTES} bytes."
         )
     suffix = "," + rest.decode("utf-8")
+    using = using or router.db_for_write(ChannelMessage)
     connection = connections[using]
     now = timezone.now()
     if connection.vendor == "postgresql":
@@ -146,11 +149,13 @@ def _statements(using: str) -> dict[str, str]:
     return statements
 
 
-def answer_resume(channel_name: str, since: int, using: str = "default") -> ResumeAnswer:
-    """The posts that bring a client at ``since`` up to date on its channel, read in one query."""
+def answer_resume(channel_name: str, since: int, using: str | None = None) -> ResumeAnswer:
+    """The posts that bring a client at ``since`` up to date on its channel, read in one query (from ``using``,
+    else from the database the routers choose for reading the history)."""
     length = ws_settings.REPLAY_HISTORY_LENGTH
     cutoff = timezone.now() - timedelta(seconds=ws_settings.REPLAY_HISTORY_MAX_AGE_SECONDS)
     most = ws_settings.REPLAY_MAX_MESSAGES
+    using = using or router.db_for_read(ChannelMessage)
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(_statements(using)["read"], [length, cutoff, since, length, cutoff, channel_name, most])
@@ -196,11 +201,12 @@ def parse_since(body: dict[str, Any]) -> int:
     return since
 
 
-def trim(using: str = "default") -> int:
+def trim(using: str | None = None) -> int:
     """Delete the history no resume can use any more (past each channel's length, or too old): one DELETE."""
     from django.db.models import OuterRef, Q, Subquery
 
     cutoff = timezone.now() - timedelta(seconds=ws_settings.REPLAY_HISTORY_MAX_AGE_SECONDS)
+    using = using or router.db_for_write(ChannelMessage)
     last = ChannelSequence.objects.using(using).filter(channel_name=OuterRef("channel_name")).values("last_seq")
     newest_kept = Subquery(last) - ws_settings.REPLAY_HISTORY_LENGTH
     stale = ChannelMessage.objects.using(using).filter(Q(created_on__lt=cutoff) | Q(seq__lte=newest_kept))
