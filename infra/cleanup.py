@@ -22,12 +22,14 @@ JOBS: dict[str, str] = {
     "sessions": "clearWebSocketSessions",
     "tokens": "cleanupWebSocketTokens",
     "stale": "markStaleWebSocketSessions",
+    "history": "trimChannelHistory",
 }
 # The options a schedule may set for each job: name -> the command's ``--name`` with ``_`` as ``-``.
 JOB_OPTIONS: dict[str, frozenset[str]] = {
     "sessions": frozenset(),
     "tokens": frozenset({"token_age", "rate_limit_age"}),
     "stale": frozenset({"max_age"}),
+    "history": frozenset(),
 }
 ALL = "all"
 

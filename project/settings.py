@@ -222,6 +222,8 @@ WEBSOCKETS: dict[str, object] = {
         # Where browsers open the socket (the WebSocket API's stage URL or custom domain; ws://127.0.0.1:8001
         # locally); pages using websockets_app.mixins.WebSocketContextMixin need it.
         "CLIENT_URL": env_str("WEBSOCKETS_CLIENT_URL") or None,
+        # The chat announces who comes and goes; the stale sweep announces those whose $disconnect never came.
+        "PRESENCE_SWEEP_NOTICES": True,
     }.items()
     if value is not None
 }
@@ -248,5 +250,6 @@ LAMBDA_MANAGE_COMMANDS = env_list(
         "clearWebSocketSessions",
         "cleanupWebSocketTokens [--token-age <int>] [--rate-limit-age <int>]",
         "markStaleWebSocketSessions [--max-age <int>]",
+        "trimChannelHistory",
     ],
 )

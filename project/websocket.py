@@ -1,8 +1,9 @@
 """The project's WebSocket view: what this site does with WebSocket messages.
 
 ``{"action": "ping"}`` is answered with ``{"pong": true}`` (on a two-way route; ws-client.js sends it to keep an
-idle connection open), the chat example adds ``send`` and ``history`` (project/chat/websocket.py), and any other
-message is accepted. Add a method per action, marked @handler; see websockets_app.views.WebSocketView for the rules.
+idle connection open), the chat example adds ``send`` and ``history`` and switches on the built-in ``resume`` and
+``presence`` (project/chat/websocket.py; docs/replay.md), and any other message is accepted. Add a method per
+action, marked @handler; see websockets_app.views.WebSocketView for the rules.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The chat example end to end in headless Chromium: Django pages, ws-client.js, the local gateway and Lambda code.
 
 Two people log in, talk in a room, one changes room, the gateway drops a socket (the client comes back with a fresh
-token) and a broadcast finds the dropped connection gone. Everything runs on 127.0.0.1: the gateway on free ports,
-the project's handlers in-process on the test database, Debian's Chromium driven by Playwright.
+token, and the messages it missed are replayed) and a broadcast finds the dropped connection gone. Everything runs
+on 127.0.0.1: the gateway on free ports, the project's handlers in-process on the test database, Debian's Chromium
+driven by Playwright.
 """
 
 from __future__ import annotations
@@ -165,6 +166,58 @@ def test_two_people_chat_change_rooms_and_survive_a_dropped_socket(chromium, sit
     alice.screenshot(path=str(SCREENSHOTS / "chat-lobby.png"), full_page=True)
     bob.screenshot(path=str(SCREENSHOTS / "chat-garden.png"), full_page=True)
     assert (SCREENSHOTS / "chat-lobby.png").stat().st_size > 0
+
+
+def _online(page) -> list[str]:
+    return page.locator("#chat-online li").all_inner_texts()
+
+
+def _wait_online(page, names: list[str]) -> None:
+    """Wait until the page's online list shows exactly these people."""
+    page.wait_for_function(
+        "(names) => JSON.stringify([...document.querySelectorAll('#chat-online li')].map((li) => li.textContent)"
+        ".sort()) === JSON.stringify(names)",
+        arg=sorted(names),
+    )
+
+
+def test_a_dropped_connection_comes_back_with_the_messages_it_missed_once_in_order(chromium, site):
+    _user("alice")
+    _user("bob")
+    alice = _open_chat(chromium, site, "alice")
+    bob = _open_chat(chromium, site, "bob")
+    _wait_online(alice, ["alice", "bob"])
+    _wait_online(bob, ["alice", "bob"])
+    _say(bob, "before the drop")
+    _wait_message(alice, "before the drop")
+
+    # Alice's network goes: the gateway drops her socket (and tells the app), and for a while she cannot get a
+    # token to reconnect with.
+    def no_network(route) -> None:
+        route.fulfill(status=503, body="offline")
+
+    alice.route("**/api/ws-token/", no_network)
+    [lost] = _connected("alice")
+    assert site.run(site.gateway.drop(lost.connection_id))
+    _wait_online(bob, ["bob"])
+    for n in (1, 2, 3):
+        _say(bob, f"missed {n}")
+    _wait_message(bob, "missed 3")
+    assert "missed 1" not in _texts(alice)
+
+    # Back online: the client reconnects, resumes, and the server replays the three.
+    alice.unroute("**/api/ws-token/", no_network)
+    [fresh] = _wait_for(lambda: [s for s in _connected("alice") if s.connection_id != lost.connection_id], alice)
+    _wait_open(alice)
+    _wait_message(alice, "missed 3")
+    fresh.refresh_from_db()
+    assert fresh.resume_count == 1  # replayed, not reloaded
+    assert alice.evaluate("window.chatClient.lastSeq()") == 4
+    _wait_online(bob, ["alice", "bob"])
+    _wait_online(alice, ["alice", "bob"])
+    alice.wait_for_timeout(500)  # anything arriving twice would show by now
+    assert _texts(alice) == ["before the drop", "missed 1", "missed 2", "missed 3"]
+    assert _texts(bob) == ["before the drop", "missed 1", "missed 2", "missed 3"]
 
 
 def test_the_client_keeps_an_idle_connection_alive_and_flushes_what_was_queued(chromium, settings, aws_credentials):

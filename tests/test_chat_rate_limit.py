@@ -54,7 +54,7 @@ def test_a_send_past_the_chats_limit_is_a_429_that_stores_and_posts_nothing(room
     assert 1 <= int(result["multiValueHeaders"]["Retry-After"][0]) <= 10
     assert ChatMessage.objects.count() == LIMIT
     assert not ChatMessage.objects.filter(text="one too many").exists()
-    posted = [json.loads(body)["text"] for body in management_stub.stub.delivered["bob="]]
+    posted = [json.loads(body)["data"]["text"] for body in management_stub.stub.delivered["bob="]]
     assert len(posted) == LIMIT
     assert "one too many" not in posted
     room.refresh_from_db()

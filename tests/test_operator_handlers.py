@@ -108,7 +108,7 @@ def test_a_named_job_runs_its_command_only(old_records):
 
 def test_the_bare_scheduled_event_runs_every_job(old_records):
     result = handler(schedule_event(), None)
-    assert sorted(result["jobs"]) == ["sessions", "stale", "tokens"]
+    assert sorted(result["jobs"]) == ["history", "sessions", "stale", "tokens"]
     assert WebSocketSession.objects.count() == 1
     assert ConnectionRateLimit.objects.count() == 0
 
@@ -123,7 +123,7 @@ def test_an_unknown_job_is_a_clear_error_that_runs_nothing(old_records):
     result = cleanup_handler({"cleanup": "everything"}, None)
     assert result == {
         "ok": False,
-        "error": "Unknown cleanup job 'everything'. Known jobs: sessions, tokens, stale, all.",
+        "error": "Unknown cleanup job 'everything'. Known jobs: sessions, tokens, stale, history, all.",
     }
     assert WebSocketSession.objects.count() == 2
 

@@ -96,7 +96,7 @@ def test_http_post_passes_csrf_and_reaches_the_admin_login():
         ("schedule-sessions", ["sessions"]),
         ("schedule-tokens", ["tokens"]),
         ("schedule-stale", ["stale"]),
-        ("schedule-all", ["sessions", "stale", "tokens"]),
+        ("schedule-all", ["history", "sessions", "stale", "tokens"]),
     ],
 )
 def test_schedules_run_their_jobs(name, jobs):

@@ -126,6 +126,7 @@ def test_each_schedule_names_its_job(resources):
         "SessionCleanupSchedule": {"cleanup": "sessions"},
         "TokenCleanupSchedule": {"cleanup": "tokens", "options": {"token_age": 300, "rate_limit_age": 7}},
         "StaleSessionSweepSchedule": {"cleanup": "stale"},
+        "ChannelHistorySchedule": {"cleanup": "history"},
     }
     assert len(of_type(resources, "AWS::Lambda::Permission")) >= 4  # each rule may invoke the function
 
@@ -663,7 +664,12 @@ def test_samconfig_environments_deploy_a_stack_owned_database_and_production_poo
         else:
             assert overrides.get("DatabaseMinCapacity", "0") == "0"  # pauses: an idle stack costs storage only
             # Every cleanup job wakes the database: daily, so that it stays paused between them.
-            for schedule in ("SessionCleanupSchedule", "TokenCleanupSchedule", "StaleSessionSweepSchedule"):
+            for schedule in (
+                "SessionCleanupSchedule",
+                "TokenCleanupSchedule",
+                "StaleSessionSweepSchedule",
+                "ChannelHistorySchedule",
+            ):
                 assert overrides[schedule] == "rate(1 day)"
             assert overrides.get("RdsProxy", "disabled") == "disabled"
             assert overrides.get("DatabaseDeletionProtection", "false") == "false"

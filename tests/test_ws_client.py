@@ -25,8 +25,9 @@ async (options) => {
   const { WebSocketClient } = await import("/ws-client.js");
   window.seen = [];
   const client = new WebSocketClient(options);
-  for (const type of ["open", "message", "close", "reconnecting", "state", "error", "unauthorized"]) {
-    client.addEventListener(type, (event) => window.seen.push({ type, detail: event.detail ?? null }));
+  const types = ["open", "message", "close", "reconnecting", "state", "error", "unauthorized", "gap", "presence"];
+  for (const type of types) {
+    client.addEventListener(type, (event) => window.seen.push({ type, detail: event.detail ?? null, seq: event.seq }));
   }
   window.client = client;
 }
@@ -218,3 +219,98 @@ def test_keepalives_are_sent_only_when_the_connection_is_quiet(page):
     pings = [message for message in received[6:] if json.loads(message) == {"action": "ping"}]
     assert 2 <= len(pings) <= 4
     assert len(received) == 6 + len(pings)
+
+
+# -- channels that survive reconnects --------------------------------------------------------------------------------
+
+
+def _envelope(seq: int, text: str, channel: str = "lobby") -> dict:
+    return {"seq": seq, "id": f"id-{seq}", "channel": channel, "data": {"text": text}}
+
+
+def _texts(page) -> list[str]:
+    return [detail["text"] for detail in _seen(page, "message") if isinstance(detail, dict) and "text" in detail]
+
+
+def _sent(received: list[str]) -> list[dict]:
+    return [json.loads(message) for message in received]
+
+
+def test_numbered_messages_arrive_as_their_data_and_a_repeat_is_dropped(page):
+    _tokens(page, {})
+    opened = _sockets(page)
+    _start(page, channel="lobby")
+    _wait(page, "window.client.state === 'open'")
+    socket = opened[0][0]
+    for seq, text in ((1, "one"), (2, "two"), (2, "two again"), (1, "one again"), (3, "three")):
+        socket.send(json.dumps(_envelope(seq, text)))
+    _wait(page, "window.client.lastSeq() === 3")
+    page.wait_for_timeout(100)
+    assert _texts(page) == ["one", "two", "three"]
+    assert [event["seq"] for event in page.evaluate("window.seen") if event["type"] == "message"] == [1, 2, 3]
+
+
+def test_the_first_open_does_not_resume_and_every_reconnect_does_from_the_last_number(page):
+    _tokens(page, {})
+    opened = _sockets(page, reply_pong=False)
+    _start(page, channel="lobby")
+    _wait(page, "window.client.state === 'open'")
+    assert _seen(page, "open") == [{"resumed": False}]
+    opened[0][0].send(json.dumps(_envelope(7, "seven")))
+    _wait(page, "window.client.lastSeq() === 7")
+    opened[0][0].close(code=1006)
+    _wait(page, "window.seen.filter(e => e.type === 'open').length === 2")
+    assert _sent(opened[0][1]) == []
+    page.wait_for_timeout(100)
+    assert _sent(opened[1][1])[0] == {"action": "resume", "since": 7}
+    assert _seen(page, "open")[1] == {"resumed": True}
+
+
+def test_a_page_that_knows_where_it_stands_resumes_on_the_first_open(page):
+    _tokens(page, {})
+    opened = _sockets(page, reply_pong=False)
+    _start(page, channel="lobby", since=41)
+    _wait(page, "window.client.state === 'open'")
+    page.wait_for_timeout(100)
+    assert _sent(opened[0][1]) == [{"action": "resume", "since": 41}]
+
+
+def test_a_replay_is_delivered_in_order_before_live_messages_that_overtook_it(page):
+    _tokens(page, {})
+    opened = _sockets(page, reply_pong=False)
+    _start(page, channel="lobby", since=1)
+    _wait(page, "window.client.state === 'open'")
+    socket = opened[0][0]
+    socket.send(json.dumps(_envelope(5, "five")))  # live, sent while the replay was on its way
+    replay = {"type": "replay", "channel": "lobby", "messages": [_envelope(n, str(n)) for n in (2, 3, 4)]}
+    socket.send(json.dumps(replay))
+    socket.send(json.dumps({"type": "replay", "channel": "lobby", "messages": [_envelope(4, "4")]}))
+    _wait(page, "window.client.lastSeq() === 5")
+    page.wait_for_timeout(100)
+    assert _texts(page) == ["2", "3", "4", "five"]
+
+
+def test_a_gap_notice_is_an_event_and_numbers_go_on_from_its_last(page):
+    _tokens(page, {})
+    opened = _sockets(page, reply_pong=False)
+    _start(page, channel="lobby", since=1)
+    _wait(page, "window.client.state === 'open'")
+    gap = {"type": "gap", "channel": "lobby", "since": 1, "first": 40, "last": 90}
+    opened[0][0].send(json.dumps(gap))
+    opened[0][0].send(json.dumps(_envelope(90, "old")))
+    opened[0][0].send(json.dumps(_envelope(91, "new")))
+    _wait(page, "window.client.lastSeq() === 91")
+    assert _seen(page, "gap") == [gap]
+    assert _texts(page) == ["new"]
+
+
+def test_presence_notices_are_their_own_events(page):
+    _tokens(page, {})
+    opened = _sockets(page)
+    _start(page, channel="lobby")
+    _wait(page, "window.client.state === 'open'")
+    join = {"type": "presence", "event": "join", "channel": "lobby", "user": {"id": 1, "name": "ada"}}
+    opened[0][0].send(json.dumps(join))
+    _wait(page, "window.seen.some(e => e.type === 'presence')")
+    assert _seen(page, "presence") == [join]
+    assert _seen(page, "message") == []

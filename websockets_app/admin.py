@@ -24,6 +24,7 @@ from websockets_app.models import (
     WebSocketSession,
     WebSocketToken,
 )
+from websockets_app.presence import Presence
 
 if TYPE_CHECKING:
     from websockets_app.models import WebSocketSessionQuerySet
@@ -332,10 +333,23 @@ class WebSocketSessionAdmin(_SessionModelAdmin):
     list_select_related = ("api_gateway", "user")
     search_fields = ("connection_id", "channel_name")
     readonly_fields = tuple(field.name for field in WebSocketSession._meta.fields if field.name != "id")
-    actions = ("mark_disconnected",)
+    actions = ("mark_disconnected", "show_presence")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Show who is connected to the selected sessions' channels")
+    def show_presence(self, request: HttpRequest, queryset: QuerySet[WebSocketSession]) -> None:
+        from websockets_app.presence import present_in
+
+        channels = sorted(set(queryset.exclude(channel_name="").values_list("channel_name", flat=True)))
+        if not channels:
+            self.message_user(request, "The selected sessions have no channel.", messages.WARNING)
+        for channel in channels[:PRESENCE_CHANNELS_SHOWN]:
+            self.message_user(request, describe_presence(present_in(channel)), messages.INFO)
+        if len(channels) > PRESENCE_CHANNELS_SHOWN:
+            more = len(channels) - PRESENCE_CHANNELS_SHOWN
+            self.message_user(request, f"... and {more} more channel(s); select fewer.", messages.WARNING)
 
     @admin.action(description="Mark selected sessions as disconnected", permissions=["change"])
     def mark_disconnected(self, request: HttpRequest, queryset: WebSocketSessionQuerySet) -> None:
@@ -405,3 +419,13 @@ class ConnectionRateLimitAdmin(ReadOnlyAdmin):
     @admin.display(description="attempts")
     def attempts(self, obj: ConnectionRateLimit) -> int:
         return obj.attempts
+
+
+# Most channels the "Show who is connected" action reports at once (one query and one message line each).
+PRESENCE_CHANNELS_SHOWN = 20
+
+
+def describe_presence(presence: Presence) -> str:
+    """One line for the admin: who is connected to a channel (websockets_app.presence)."""
+    names = ", ".join(user.name for user in presence.users) or "no signed-in user"
+    return f"{presence.channel}: {names}; {presence.anonymous} anonymous connection(s)."

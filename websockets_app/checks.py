@@ -356,3 +356,27 @@ def check_view_legacy_attributes(app_configs: Any = None, **kwargs: Any) -> list
                 )
             )
     return sorted(messages, key=lambda message: message.msg)
+
+
+# Replay and presence settings (websockets_app.replay, websockets_app.presence): bound, so a typo cannot make a
+# channel's history or a resume's answer unbounded.
+REPLAY_SETTING_BOUNDS: dict[str, tuple[int, int]] = {
+    "REPLAY_HISTORY_LENGTH": (1, 100_000),
+    "REPLAY_HISTORY_MAX_AGE_SECONDS": (60, 30 * 86400),
+    "REPLAY_MAX_MESSAGES": (1, 10_000),
+    "REPLAY_RESUMES_PER_CONNECTION": (1, 1000),
+}
+
+
+@register(Tags.compatibility)
+def check_replay_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    raw = getattr(settings, "WEBSOCKETS", {})
+    if not isinstance(raw, dict):
+        return []  # check_websockets_settings reports it
+    messages: list[CheckMessage] = []
+    for number, (key, (low, high)) in enumerate(REPLAY_SETTING_BOUNDS.items(), start=40):
+        if not _is_int_between(raw.get(key, DEFAULTS[key]), low, high):
+            messages.append(_error(number, f"WEBSOCKETS['{key}'] must be an integer from {low} to {high}."))
+    if not isinstance(raw.get("PRESENCE_SWEEP_NOTICES", DEFAULTS["PRESENCE_SWEEP_NOTICES"]), bool):
+        messages.append(_error(44, "WEBSOCKETS['PRESENCE_SWEEP_NOTICES'] must be True or False."))
+    return messages

@@ -81,6 +81,18 @@ DEFAULTS: dict[str, Any] = {
     "FANOUT_THRESHOLD": 5000,
     # Most connection ids per queue message (fewer when the payload is large: a message stays under 256 KiB).
     "FANOUT_BATCH_SIZE": 1000,
+    # Channels that survive reconnects (websockets_app.replay, docs/replay.md). Each channel keeps its newest
+    # REPLAY_HISTORY_LENGTH replayable messages, none older than REPLAY_HISTORY_MAX_AGE_SECONDS; older ones are
+    # never replayed and are deleted by trimChannelHistory (the "history" cleanup job).
+    "REPLAY_HISTORY_LENGTH": 500,
+    "REPLAY_HISTORY_MAX_AGE_SECONDS": 86400,
+    # Most messages one resume answers with; a client that missed more gets a gap notice and reloads.
+    "REPLAY_MAX_MESSAGES": 200,
+    # Resumes one connection may ask for (a client resumes once per reconnect); more get a 429.
+    "REPLAY_RESUMES_PER_CONNECTION": 5,
+    # True: the stale sweep (markStaleWebSocketSessions) posts the presence leave notices that missed $disconnects
+    # did not. Set it when a view has presence_notices = True (websockets_app.presence).
+    "PRESENCE_SWEEP_NOTICES": False,
 }
 
 
@@ -113,6 +125,11 @@ class WebSocketSettings:
     FANOUT_QUEUE_URL: str | None
     FANOUT_THRESHOLD: int
     FANOUT_BATCH_SIZE: int
+    REPLAY_HISTORY_LENGTH: int
+    REPLAY_HISTORY_MAX_AGE_SECONDS: int
+    REPLAY_MAX_MESSAGES: int
+    REPLAY_RESUMES_PER_CONNECTION: int
+    PRESENCE_SWEEP_NOTICES: bool
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] | None = None

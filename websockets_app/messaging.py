@@ -93,6 +93,7 @@ class SendResult:
     queued: int = 0  # connections handed to the fan-out queue, to be delivered by the fan-out function
     batches: int = 0  # queue messages holding them
     duration: float = 0.0  # seconds
+    seq: int | None = None  # the channel's sequence number for a replayable send (send_to_channel(replay=True))
 
     @property
     def ok(self) -> bool:
@@ -175,10 +176,23 @@ def send_to_queryset(queryset: WebSocketSessionQuerySet, data: Any) -> SendResul
     return _send(rows, gateways, body, started)
 
 
-def send_to_channel(channel_name: str, data: Any) -> SendResult:
-    """Send to every connected session in a channel."""
+def send_to_channel(channel_name: str, data: Any, replay: bool = False) -> SendResult:
+    """Send to every connected session in a channel.
+
+    ``replay=True``: the message is numbered and kept for clients that reconnect (``websockets_app.replay``), and
+    each connection receives ``{"seq": n, "id": ..., "channel": ..., "data": data}``; ``SendResult.seq`` is n.
+    """
     from websockets_app.models import WebSocketSession
 
+    # -- replayable channels (websockets_app.replay): one more query per send, never one per recipient --
+    if replay:
+        from websockets_app import replay as channel_replay
+
+        stamped = channel_replay.record(channel_name, data)
+        result = send_to_queryset(WebSocketSession.objects.in_channel(channel_name), stamped.envelope)
+        result.seq = stamped.seq
+        return result
+    # -- end of replayable channels --
     return send_to_queryset(WebSocketSession.objects.in_channel(channel_name), data)
 
 

@@ -346,6 +346,8 @@ class WebSocketSession(models.Model):
     # checked and written by the UPDATE that counts a message (websockets_app.message_queries).
     message_window_start = models.DateTimeField(null=True, blank=True, editable=False)
     message_window_count = models.PositiveIntegerField(default=0, editable=False)
+    # Resumes this connection has asked for (websockets_app.replay); one conditional UPDATE counts and limits them.
+    resume_count = models.PositiveIntegerField(default=0, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
@@ -474,3 +476,42 @@ class ConnectionRateLimit(models.Model):
     @property
     def attempts(self) -> int:
         return self.successful + self.refused
+
+
+class ChannelSequence(models.Model):
+    """The last sequence number given to a channel's replayable messages (``send_to_channel(..., replay=True)``)."""
+
+    channel_name = models.CharField(max_length=128, primary_key=True)
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "channel sequence"
+
+    def __str__(self) -> str:
+        return f"{self.channel_name}: {self.last_seq}"
+
+
+class ChannelMessageQuerySet(models.QuerySet["ChannelMessage"]):
+    def in_channel(self, channel_name: str) -> ChannelMessageQuerySet:
+        return self.filter(channel_name=channel_name)
+
+
+class ChannelMessage(models.Model):
+    """One replayable message as its connections received it: the encoded envelope, kept for resumes."""
+
+    channel_name = models.CharField(max_length=128)
+    seq = models.PositiveBigIntegerField()
+    message_id = models.CharField(max_length=32)
+    envelope = models.TextField(help_text="The JSON posted to the channel's connections.")
+    created_on = models.DateTimeField(default=timezone.now)
+
+    objects = ChannelMessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "channel message"
+        ordering = ["channel_name", "seq"]
+        constraints = [models.UniqueConstraint(fields=["channel_name", "seq"], name="wsapp_channel_message_seq")]
+        indexes = [models.Index(fields=["created_on"], name="wsapp_channel_message_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_name} #{self.seq}"

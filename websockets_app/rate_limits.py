@@ -42,7 +42,7 @@ BUCKETS_PER_WINDOW = 10
 class RateLimited(Exception):
     """Too many attempts (connections, messages, token requests) in the window; ``retry_after`` is in seconds."""
 
-    def __init__(self, retry_after: int, what: Literal["connection", "message"] = "connection") -> None:
+    def __init__(self, retry_after: int, what: Literal["connection", "message", "resume"] = "connection") -> None:
         super().__init__(f"{what} rate limit reached")
         self.retry_after = retry_after
 

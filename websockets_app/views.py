@@ -137,6 +137,13 @@ class WebSocketView(View):
     CHANNEL_NAME_PATTERN: ClassVar[str | re.Pattern[str] | None] = None
     MAX_CHANNEL_NAME_LENGTH: ClassVar[int | None] = None
 
+    # Channels that survive reconnects (docs/replay.md). True: {"action": "resume", "since": n} may be selected,
+    # and posts this connection's channel's messages after n (websockets_app.replay).
+    replay_channels: ClassVar[bool] = False
+    # True: presence join/leave notices go to the channel on a user's first/last connection to it, and
+    # {"action": "presence"} may be selected, answered with who is there (websockets_app.presence).
+    presence_notices: ClassVar[bool] = False
+
     # as_view(debug=True) records why a request was refused in self.debug_log.
     debug: bool = False
 
@@ -297,15 +304,27 @@ class WebSocketView(View):
         session = WebSocketSession(
             connection_id=self.gateway_context.connection_id, channel_name=channel, user=user, api_gateway=gateway
         )
-        # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
-        WebSocketSession.objects.bulk_create(
-            [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
-        )
+        if self._announces_presence(channel, user):
+            from websockets_app.presence import record_connection
+
+            record_connection(session)  # the same INSERT, and a join notice for the user's first connection
+        else:
+            # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
+            WebSocketSession.objects.bulk_create(
+                [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
+            )
         self.websocket_session = session
         return None
 
     def disconnect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Mark the connection closed, in one UPDATE."""
+        if type(self).presence_notices:
+            from websockets_app.presence import record_disconnection
+
+            # The same UPDATE, and a leave notice for the user's last connection.
+            if not record_disconnection(self.gateway_context.connection_id):
+                return self._refuse(404, "unknown or already closed connection")
+            return None
         closed = WebSocketSession.objects.filter(connection_id=self.gateway_context.connection_id).mark_disconnected()
         if not closed:
             return self._refuse(404, "unknown or already closed connection")
@@ -314,6 +333,39 @@ class WebSocketView(View):
     def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Messages no other handler claims. Does nothing unless overridden."""
         return None
+
+    # -- channels that survive reconnects, presence (built in; selectable on views that opt in) -----------------
+
+    def resume(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        """``{"action": "resume", "since": n}``: post the channel's messages after n, or a gap notice."""
+        from websockets_app import replay
+
+        session = self._session_in_channel()
+        try:
+            since = replay.parse_since(self.body)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        if not replay.count_resume(session):
+            raise RateLimited(replay.RESUME_RETRY_AFTER_SECONDS, "resume")
+        for post in replay.answer_resume(session.channel_name, since).posts:
+            session.send_message(post)
+        return None
+
+    def presence(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``{"action": "presence"}``: who is connected to this connection's channel."""
+        from websockets_app.presence import present_in
+
+        return present_in(self._session_in_channel().channel_name).snapshot()
+
+    def _session_in_channel(self) -> WebSocketSession:
+        """This message's session; a 400 unless it has a channel (a message never names another one)."""
+        session = self.websocket_session
+        if session is None or not session.channel_name:
+            raise BadRequest("this action needs a connection opened with a channel")
+        return session
+
+    def _announces_presence(self, channel: str, user: Any) -> bool:
+        return type(self).presence_notices and bool(channel) and user is not None
 
     # -- helpers for subclasses ----------------------------------------------------------------------------------
 
@@ -515,7 +567,10 @@ def _allowed_handlers(cls: type[WebSocketView]) -> frozenset[str]:
             and callable(getattr(cls, name, None))
         ):
             raise ImproperlyConfigured(f"{cls.__name__} allows handler {name!r}, which is not a method of the view.")
-    return frozenset(marked | listed | {"default"})
+    built_in = {"resume"} if cls.replay_channels else set()
+    if cls.presence_notices:
+        built_in.add("presence")
+    return frozenset(marked | listed | built_in | {"default"})
 
 
 def _check_message_rate_limit(cls: type[WebSocketView]) -> None:

@@ -17,6 +17,7 @@ from django.views.generic import FormView, TemplateView
 from project.chat.models import TEXT_MAX_LENGTH, ChatMessage
 from websockets_app.conf import ws_settings
 from websockets_app.mixins import WebSocketContextMixin
+from websockets_app.replay import last_seq
 from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH
 
 LOBBY = "lobby"
@@ -35,6 +36,9 @@ class RoomView(LoginRequiredMixin, WebSocketContextMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)  # a room that is no channel name is a 404 here, before queries
         room = context["websocket_channel"]
+        # Where the room's replayable messages stand, read before the messages the page shows: the client resumes
+        # from here, so nothing sent while the page loads is missed (a message in both is shown once, by id).
+        context["websocket_config"]["since"] = last_seq(room)
         context.update(
             room=room,
             chat_messages=ChatMessage.objects.latest_in(room),

@@ -1,7 +1,10 @@
 """The chat's WebSocket actions, mixed into the site's WebSocketView (project/websocket.py).
 
-    {"action": "send", "text": "hello"}   stored, then sent as chat.message to every connection in the room
+    {"action": "send", "text": "hello"}   stored, then sent as chat.message to every connection in the room,
+                                          numbered and kept for replay (websockets_app.replay)
     {"action": "history"}                 answered with chat.history: the room's latest messages
+    {"action": "resume", "since": n}      the room's messages after n, replayed (built into WebSocketView)
+    {"action": "presence"}                who is in the room; joins and leaves are announced to the room
 
 The room is always the connection's channel, chosen at $connect: a message can never name another room.
 Only the methods marked @handler are actions a client may call.
@@ -28,6 +31,9 @@ class ChatActionsMixin:
     # whole room, so a connection past this gets a 429 instead (pings and history requests count too).
     message_rate_limit = 20
     message_rate_limit_window_seconds = 10
+    # A reconnecting page misses nothing (resume), and everyone sees who is in the room.
+    replay_channels = True
+    presence_notices = True
 
     websocket_session: WebSocketSession | None
     body: dict[str, Any]
@@ -39,7 +45,7 @@ class ChatActionsMixin:
             raise PermissionDenied("chat messages need a signed-in user")
         text = clean_text(self.body.get("text"))  # a ValidationError is a 400 that writes nothing
         message = ChatMessage.objects.create(room=room, author=request.user, text=text)
-        send_to_channel(room, message_payload(message))
+        send_to_channel(room, message_payload(message), replay=True)
 
     @handler
     def history(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -9,12 +9,17 @@ One run measures, against a local Management API stub in its own process (``test
 * ``sender``: this project's ``WebSocketSession.objects....send_message()`` on all N sessions;
 * ``floor``: the cheapest client that does the same work (``tests/bench/floor.py``: requests built and signed
   before the clock starts, written over as many keep-alive connections as the sender uses), on all N sessions. The
-  sender's CPU per message is also reported as a multiple of the floor's (``sender_cpu_vs_floor``).
+  sender's CPU per message is also reported as a multiple of the floor's (``sender_cpu_vs_floor``);
+* ``channel_sends``: a chat-sized channel (``--room-size`` connections) sent to ``--room-sends`` times with
+  ``send_to_channel(..., replay=True)`` and as many times without, interleaved: the replayable send's time, CPU and
+  queries per send beside the plain one's (``replay_cpu_vs_plain``, ``replay_extra_queries``).
 
 It prints one JSON object (messages/s and CPU microseconds per message for each, the ratios, the machine, and
 whether every live connection got the message exactly once and every gone row was marked) and exits non-zero when
 a target is missed. Targets are ratios to the baselines of the same run: the sender at least 50x the sequential
-rate, at least 1.2x the thread pool's rate, at most half its CPU per message; absolute rates are information.
+rate, at least 1.2x the thread pool's rate, at most half its CPU per message; a replayable channel send at most
+1.5x a plain one's CPU, with at most 4 more queries (on SQLite, where the bench runs: BEGIN, the counter's upsert,
+the history row, COMMIT; PostgreSQL needs one statement); absolute rates are information.
 ``--check delivery`` enforces only the correctness checks (for quick runs on tiny inputs).
 """
 
@@ -45,6 +50,8 @@ REGION = "eu-west-1"
 TARGET_RATE_VS_SEQUENTIAL = 50
 TARGET_RATE_VS_THREAD_POOL = 1.2
 TARGET_CPU_SAVING_VS_THREAD_POOL = 2.0
+TARGET_REPLAY_CPU_VS_PLAIN = 1.5
+TARGET_REPLAY_EXTRA_QUERIES = 4
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,8 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool-subset", type=int, default=2000, help="posts for the thread-pool baseline")
     parser.add_argument("--pool-workers", type=int, default=64, help="threads for the thread-pool baseline")
     parser.add_argument("--concurrency", type=int, default=200, help="WEBSOCKETS['SEND_CONCURRENCY'] for the sender")
+    parser.add_argument("--room-size", type=int, default=20, help="connections in the channel_sends room")
+    parser.add_argument("--room-sends", type=int, default=200, help="sends of each kind in channel_sends")
     parser.add_argument("--check", choices=["all", "delivery"], default="all", help="which checks decide the exit code")
     args = parser.parse_args(argv)
+    if args.room_size < 1 or args.room_sends < 10:
+        parser.error("--room-size must be positive and --room-sends at least 10.")
     if args.sessions < 1 or not 0 <= args.gone_share < 1 or not 0 <= args.throttle_share < 1:
         parser.error("--sessions must be positive and the shares in [0, 1).")
     return args
@@ -180,6 +191,7 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
         ),
         "floor": _run_floor(stub, ids, args.concurrency, payload),
     }
+    channel_sends = _run_channel_sends(stub, gateway, args.room_size, args.room_sends, payload)
     sender, sequential, pool = runs["sender"], runs["sequential_boto3"], runs["boto3_thread_pool"]
     ratios = {
         "rate_vs_sequential": _ratio(sender["messages_per_second"], sequential["messages_per_second"]),
@@ -187,8 +199,14 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
         "cpu_saving_vs_sequential": _ratio(sequential["cpu_us_per_message"], sender["cpu_us_per_message"]),
         "cpu_saving_vs_thread_pool": _ratio(pool["cpu_us_per_message"], sender["cpu_us_per_message"]),
         "sender_cpu_vs_floor": _ratio(sender["cpu_us_per_message"], runs["floor"]["cpu_us_per_message"]),
+        "replay_cpu_vs_plain": _ratio(
+            channel_sends["replay"]["cpu_us_per_send"], channel_sends["plain"]["cpu_us_per_send"]
+        ),
+        "replay_time_vs_plain": _ratio(channel_sends["replay"]["ms_per_send"], channel_sends["plain"]["ms_per_send"]),
     }
+    replay_extra_queries = channel_sends["replay"]["queries_per_send"] - channel_sends["plain"]["queries_per_send"]
     problems = [f"{name}: {problem}" for name, run in runs.items() for problem in run["problems"]]
+    problems += [f"channel_sends: {problem}" for problem in channel_sends["problems"]]
     targets = [target("delivery_problems", len(problems), at_most=0)]
     if args.check == "all":
         targets += [
@@ -199,6 +217,8 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
                 ratios["cpu_saving_vs_thread_pool"],
                 at_least=TARGET_CPU_SAVING_VS_THREAD_POOL,
             ),
+            target("replay_cpu_vs_plain", ratios["replay_cpu_vs_plain"], at_most=TARGET_REPLAY_CPU_VS_PLAIN),
+            target("replay_extra_queries", replay_extra_queries, at_most=TARGET_REPLAY_EXTRA_QUERIES),
         ]
     missing = problems + missed(targets[1:])
     return {
@@ -213,6 +233,7 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
             "payload_bytes": len(json.dumps(payload, default=str, separators=(",", ":"))),
         },
         "runs": runs,
+        "channel_sends": channel_sends,
         "ratios": ratios,
         "machine": machine(),
         "targets": targets,
@@ -257,6 +278,56 @@ def _run(stub: Stub, subset: list[str], send: Callable[[list[str]], Any], sender
         "stub_cpu_us_per_request": round(stats.get("cpu_us", 0) / max(1, stats.get("requests", 1)), 1),
         "problems": problems,
     }
+
+
+def _run_channel_sends(stub: Stub, gateway: Any, room_size: int, sends: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """Plain and replayable sends to one chat-sized channel, interleaved in blocks so that drift hits both alike."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from websockets_app.messaging import send_to_channel
+    from websockets_app.models import WebSocketSession
+
+    room = "bench-room"
+    WebSocketSession.objects.bulk_create(
+        [
+            WebSocketSession(connection_id=f"live-room-{n:04d}=", channel_name=room, api_gateway=gateway)
+            for n in range(room_size)
+        ]
+    )
+    for replay in (False, True):  # warm-up: the counter row, the compiled statements, the pools
+        send_to_channel(room, payload, replay=replay)
+    totals = {False: [0.0, 0.0], True: [0.0, 0.0]}
+    stub.reset()
+    block = 10
+    for _ in range(sends // block):
+        for replay in (False, True):
+            _, wall, cpu = measure(
+                lambda replay=replay: [send_to_channel(room, payload, replay=replay) for _ in range(block)]
+            )
+            totals[replay][0] += wall
+            totals[replay][1] += cpu
+    done = sends // block * block
+    queries = {}
+    for replay in (False, True):
+        with CaptureQueriesContext(connection) as captured:
+            send_to_channel(room, payload, replay=replay)
+        queries[replay] = len(captured.captured_queries)
+    stats = stub.stats()
+    problems = []
+    expected_posts = room_size * (done * 2 + 2)
+    if stats.get("delivered_posts", 0) != expected_posts:
+        problems.append(f"{stats.get('delivered_posts', 0)} posts arrived, {expected_posts} were sent")
+    runs = {
+        ("replay" if replay else "plain"): {
+            "sends": done,
+            "ms_per_send": round(totals[replay][0] / done * 1e3, 3),
+            "cpu_us_per_send": round(totals[replay][1] / done * 1e6, 1),
+            "queries_per_send": queries[replay],
+        }
+        for replay in (False, True)
+    }
+    return {"room_size": room_size, **runs, "problems": problems}
 
 
 def _run_floor(stub: Stub, ids: list[str], connections: int, payload: dict[str, Any]) -> dict[str, Any]:

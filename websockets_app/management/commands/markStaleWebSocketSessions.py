@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from websockets_app.conf import ws_settings
 from websockets_app.limits import MAX_CONNECTION_SECONDS
 from websockets_app.models import WebSocketSession
 
@@ -28,7 +29,15 @@ class Command(BaseCommand):
                 f"--max-age must be at least {MAX_CONNECTION_SECONDS} seconds (API Gateway's connection limit); "
                 "nothing was marked."
             )
-        marked = WebSocketSession.objects.stale(max_age).mark_disconnected()
+        stale = WebSocketSession.objects.stale(max_age)
+        if ws_settings.PRESENCE_SWEEP_NOTICES:
+            from websockets_app.presence import sweep_leaves
+
+            marked, notices = sweep_leaves(stale)
+        else:
+            marked, notices = stale.mark_disconnected(), 0
         self.stdout.write(
             self.style.SUCCESS(f"Marked {marked} stale WebSocket session(s) older than {max_age} seconds disconnected.")
         )
+        if notices:
+            self.stdout.write(self.style.SUCCESS(f"Sent {notices} presence leave notice(s)."))

@@ -12,12 +12,26 @@
  * token endpoint (the user logged out) stops for good. API Gateway picks a connection's channel at $connect, so
  * switchChannel() opens a new connection.
  *
- * Events: open, message (detail: parsed JSON, or the raw string), close (detail: code, reason, willReconnect),
+ * Channels that survive reconnects (docs/replay.md): a message sent with send_to_channel(..., replay=True) arrives
+ * as {seq, id, channel, data}; the client delivers its data as an ordinary message, remembers the channel's last
+ * number, and after a reconnect sends {action: "resume", since} so the server replays what was missed, in order.
+ * A message seen twice (a replay of one that did arrive) is dropped. `since` tells where a freshly loaded page
+ * stands, so even the first open resumes from there.
+ *
+ * Events: open (detail: resumed, true when a resume was sent), message (detail: parsed JSON, or the raw string; for
+ * a numbered message its data, with event.seq and event.id), close (detail: code, reason, willReconnect),
  * reconnecting (detail: attempt, delayMs), state (detail: "connecting" | "open" | "reconnecting" | "closed"),
- * error, unauthorized.
+ * gap (detail: the server's gap notice: channel, since, first, last; the missed messages are gone, reload them),
+ * presence (detail: a join, leave or snapshot notice), error, unauthorized.
  */
 
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30000, factor: 2 };
+// Numbers seen ahead of a missing one (messages from concurrent senders can arrive out of order) are remembered up
+// to this many; past it the client stops waiting for the missing ones.
+const MAX_SEQ_AHEAD = 1000;
+// While a resume is answered, live numbered messages wait so that the replayed ones are delivered before them; if
+// no answer comes (the server refused the resume), they wait no longer than this.
+const RESUME_WAIT_MS = 5000;
 
 export class WebSocketClient extends EventTarget {
   #url;
@@ -36,6 +50,11 @@ export class WebSocketClient extends EventTarget {
   #stopped = false;
   #retryTimer = null;
   #keepaliveTimer = null;
+  #lastSeq = new Map(); // channel -> the number up to which every message was seen
+  #seqAhead = new Map(); // channel -> numbers seen past a missing one
+  #resuming = false; // a resume was sent and its answer has not come yet
+  #held = []; // live numbered messages that arrived while resuming
+  #resumeTimer = null;
 
   constructor({
     url,
@@ -46,6 +65,7 @@ export class WebSocketClient extends EventTarget {
     keepaliveMessage = { action: "ping" },
     backoff = {},
     maxQueue = 100,
+    since = null,
   } = {}) {
     super();
     const parsed = new URL(url); // throws a TypeError for a URL that is not one
@@ -59,6 +79,9 @@ export class WebSocketClient extends EventTarget {
     if (!(Number.isFinite(keepaliveSeconds) && keepaliveSeconds >= 0)) {
       throw new TypeError("WebSocketClient: keepaliveSeconds must be a number of 0 (off) or more");
     }
+    if (!(since === null || (Number.isInteger(since) && since >= 0))) {
+      throw new TypeError("WebSocketClient: since must be null or an integer of 0 or more");
+    }
     this.#url = parsed;
     this.#tokenUrl = tokenUrl;
     this.#channel = channel || null;
@@ -67,6 +90,7 @@ export class WebSocketClient extends EventTarget {
     this.#keepaliveMessage = keepaliveMessage;
     this.#backoff = { ...DEFAULT_BACKOFF, ...backoff };
     this.#maxQueue = maxQueue;
+    if (since !== null && this.#channel) this.#lastSeq.set(this.#channel, since);
     // Started on the next microtask, so listeners added right after `new` see the first events.
     queueMicrotask(() => this.#connect("connecting"));
   }
@@ -77,6 +101,11 @@ export class WebSocketClient extends EventTarget {
 
   get channel() {
     return this.#channel;
+  }
+
+  /** The channel's number up to which every message arrived; null while unknown. */
+  lastSeq(channel = this.#channel) {
+    return this.#lastSeq.get(channel) ?? null;
   }
 
   /** Send `data` as JSON now, or once the connection is open (the oldest queued message is dropped when full). */
@@ -95,10 +124,13 @@ export class WebSocketClient extends EventTarget {
     }
   }
 
-  /** Leave this channel for `name`: the socket is closed and a new one opened with a fresh token. */
-  switchChannel(name) {
+  /** Leave this channel for `name`: the socket is closed and a new one opened with a fresh token. `since`: where
+   * the caller stands in the new channel (null: nowhere, so nothing is resumed on the first open). */
+  switchChannel(name, { since = null } = {}) {
     if (this.#stopped) throw new Error("WebSocketClient: the client is closed");
     this.#channel = name || null;
+    this.#forgetSeq(this.#channel);
+    if (since !== null && this.#channel) this.#lastSeq.set(this.#channel, since);
     this.#dropSocket(1000, "switching channel");
     this.#attempt = 0;
     this.#connect("connecting");
@@ -170,15 +202,23 @@ export class WebSocketClient extends EventTarget {
     socket.addEventListener("open", () => {
       if (socket !== this.#socket) return;
       this.#attempt = 0;
-      // Queued messages go first, in order, before anything an "open" listener sends.
+      // The resume goes first (where the client stands is known when it has seen the channel's numbers, or the
+      // page said where it stands), then queued messages in order, then anything an "open" listener sends.
+      const since = this.lastSeq();
+      const resumed = since !== null;
+      if (resumed) {
+        socket.send(JSON.stringify({ action: "resume", since }));
+        this.#resuming = true;
+        this.#resumeTimer = setTimeout(() => this.#endResume(), RESUME_WAIT_MS);
+      }
       for (const text of this.#queue.splice(0)) socket.send(text);
       this.#armKeepalive();
       this.#setState("open");
-      this.dispatchEvent(new Event("open"));
+      this.#emit("open", { resumed });
     });
     socket.addEventListener("message", (event) => {
       if (socket !== this.#socket) return;
-      this.#emit("message", parseMessage(event.data));
+      this.#receive(parseMessage(event.data));
     });
     socket.addEventListener("error", () => {
       if (socket === this.#socket) this.#emit("error", { reason: "socket" });
@@ -187,6 +227,7 @@ export class WebSocketClient extends EventTarget {
       if (socket !== this.#socket) return; // a socket this client already let go of
       this.#socket = null;
       clearTimeout(this.#keepaliveTimer);
+      this.#endResume();
       // Only close() stops for good, and it lets go of the socket first: any close seen here is reconnected.
       this.#setState("reconnecting");
       this.#emit("close", { code: event.code, reason: event.reason, willReconnect: true });
@@ -208,6 +249,65 @@ export class WebSocketClient extends EventTarget {
     this.#retryTimer = setTimeout(() => {
       if (generation === this.#generation) this.#connect("reconnecting");
     }, delay);
+  }
+
+  // -- receiving: numbered messages, replays, gaps, presence ----------------------------------------------------
+
+  #receive(data) {
+    if (isEnvelope(data)) {
+      if (this.#resuming) this.#held.push(data);
+      else this.#deliver(data);
+    } else if (data?.type === "replay" && Array.isArray(data.messages)) {
+      for (const envelope of data.messages) if (isEnvelope(envelope)) this.#deliver(envelope);
+      this.#endResume();
+    } else if (data?.type === "gap" && typeof data.channel === "string") {
+      // What was missed is gone; from here on the channel's numbers count from its last one.
+      this.#forgetSeq(data.channel);
+      if (Number.isInteger(data.last)) this.#lastSeq.set(data.channel, data.last);
+      this.#emit("gap", data);
+      this.#endResume();
+    } else if (data?.type === "presence" && typeof data.event === "string") {
+      this.#emit("presence", data);
+    } else {
+      this.#emit("message", data);
+    }
+  }
+
+  // Each number is delivered once: a number at or below the last contiguous one, or one already seen ahead of a
+  // missing number, is a repeat (a replayed message that had arrived after all).
+  #deliver({ seq, id, channel, data }) {
+    const last = this.#lastSeq.get(channel);
+    if (last === undefined) {
+      this.#lastSeq.set(channel, seq); // the first number this client hears of on the channel
+    } else {
+      const ahead = this.#seqAhead.get(channel) ?? new Set();
+      if (seq <= last || ahead.has(seq)) return;
+      ahead.add(seq);
+      let contiguous = last;
+      while (ahead.delete(contiguous + 1)) contiguous += 1;
+      if (ahead.size > MAX_SEQ_AHEAD) {
+        contiguous = Math.max(...ahead);
+        ahead.clear();
+      }
+      this.#lastSeq.set(channel, contiguous);
+      this.#seqAhead.set(channel, ahead);
+    }
+    const event = new CustomEvent("message", { detail: data });
+    event.seq = seq;
+    event.id = id;
+    this.dispatchEvent(event);
+  }
+
+  #endResume() {
+    clearTimeout(this.#resumeTimer);
+    this.#resuming = false;
+    const held = this.#held.splice(0).sort((a, b) => a.seq - b.seq);
+    for (const envelope of held) this.#deliver(envelope);
+  }
+
+  #forgetSeq(channel) {
+    this.#lastSeq.delete(channel);
+    this.#seqAhead.delete(channel);
   }
 
   // -- sending and keepalive --------------------------------------------------------------------------------
@@ -233,6 +333,10 @@ export class WebSocketClient extends EventTarget {
     this.#socket = null; // its close event is now ignored
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#keepaliveTimer);
+    // Let go of this connection's resume: what it held belongs to a channel or a client being left.
+    clearTimeout(this.#resumeTimer);
+    this.#resuming = false;
+    this.#held = [];
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close(code, reason);
   }
 
@@ -245,6 +349,18 @@ export class WebSocketClient extends EventTarget {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+function isEnvelope(data) {
+  return (
+    data !== null &&
+    typeof data === "object" &&
+    Number.isInteger(data.seq) &&
+    typeof data.id === "string" &&
+    typeof data.channel === "string" &&
+    "data" in data &&
+    !("type" in data)
+  );
 }
 
 function parseMessage(data) {

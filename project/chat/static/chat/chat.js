@@ -1,7 +1,10 @@
 // The chat page: Django renders the room's latest messages; this script keeps the list live over the WebSocket.
 //
-// Messages are rendered by id, so one that arrives twice (a broadcast and then a history reply after a reconnect)
-// is shown once. After every open the page asks for the room's history, which fills any gap a reconnect left.
+// Chat messages are numbered per room (send_to_channel(..., replay=True)): after a reconnect the client resumes and
+// the server replays what was missed, in order, each message once. The page asks for the room's history only when
+// it cannot resume (a room just entered) or the server says the history no longer reaches back (a gap). Messages
+// are rendered by id, so one that arrives both ways is shown once. Who is in the room is listed beside the chat:
+// a snapshot after every open, then the join and leave notices.
 import { WebSocketClient } from "ws-client";
 
 const config = JSON.parse(document.getElementById("websocket-config").textContent);
@@ -9,6 +12,7 @@ const section = document.querySelector(".chat");
 const roomName = document.getElementById("chat-room");
 const status = document.getElementById("chat-status");
 const list = document.getElementById("chat-messages");
+const online = document.getElementById("chat-online");
 const chatForm = document.getElementById("chat-form");
 const chatInput = document.getElementById("chat-input");
 const roomForm = document.getElementById("room-form");
@@ -21,7 +25,22 @@ const client = new WebSocketClient(config);
 window.chatClient = client;
 
 client.addEventListener("state", (event) => showState(event.detail));
-client.addEventListener("open", () => client.send({ action: "history" }));
+client.addEventListener("open", (event) => {
+  if (!event.detail?.resumed) client.send({ action: "history" });
+  client.send({ action: "presence" });
+});
+client.addEventListener("gap", () => client.send({ action: "history" }));
+client.addEventListener("presence", (event) => {
+  const notice = event.detail;
+  if (notice.channel !== client.channel) return;
+  if (notice.event === "snapshot" && Array.isArray(notice.users)) {
+    online.replaceChildren(...notice.users.map(renderPerson));
+  } else if (notice.event === "join" && notice.user && !findPerson(notice.user.id)) {
+    online.append(renderPerson(notice.user));
+  } else if (notice.event === "leave" && notice.user) {
+    findPerson(notice.user.id)?.remove();
+  }
+});
 client.addEventListener("unauthorized", () => {
   showState("closed", "signed out: sign in again to chat");
 });
@@ -74,6 +93,7 @@ function enterRoom(room) {
   chatInput.placeholder = `Say something to ${room}`;
   document.title = document.title.replace(/^[^·]*·/, `${room} ·`);
   list.replaceChildren(); // the new room's history arrives once the new connection is open
+  online.replaceChildren(); // and who is there
   client.switchChannel(room);
 }
 
@@ -103,6 +123,17 @@ function renderMessage({ id, author, text, sent_at: sentAt }) {
   body.textContent = text;
   item.append(who, " ", time, " ", body);
   return item;
+}
+
+function renderPerson({ id, name }) {
+  const item = document.createElement("li");
+  item.dataset.userId = String(id);
+  item.textContent = name;
+  return item;
+}
+
+function findPerson(id) {
+  return [...online.children].find((item) => item.dataset.userId === String(id)) ?? null;
 }
 
 function showState(state, label = state) {
