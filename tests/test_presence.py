@@ -11,10 +11,14 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from infra.handlers import handler
+from project.wsgi import application
 from tests.events import API_ID, DOMAIN, STAGE, connect_event, disconnect_event, message_event
+from websockets_app.aws_lambda import make_websocket_handler
 from websockets_app.models import ApiGateway, WebSocketSession
 from websockets_app.presence import PresentUser, present_in
+
+# The app's own Lambda handler, as any project builds it (infra.handlers adds only wiring around it).
+handler = make_websocket_handler(application)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,13 +11,17 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from infra.handlers import handler
+from project.wsgi import application
 from tests.events import API_ID, DOMAIN, STAGE, message_event
 from websockets_app import replay
+from websockets_app.aws_lambda import make_websocket_handler
 from websockets_app.checks import check_replay_settings
 from websockets_app.limits import MAX_MESSAGE_BYTES
 from websockets_app.messaging import PayloadError, send_to_channel
 from websockets_app.models import ApiGateway, ChannelMessage, ChannelSequence, WebSocketSession
+
+# The app's own Lambda handler, as any project builds it (infra.handlers adds only wiring around it).
+handler = make_websocket_handler(application)
 
 pytestmark = pytest.mark.django_db
 
@@ -386,3 +390,34 @@ def test_bad_replay_settings_are_reported_by_the_system_checks(settings, key, va
 def test_the_default_replay_settings_pass_the_checks(settings):
     settings.WEBSOCKETS = {}
     assert check_replay_settings() == []
+
+
+# -- through the testing toolkit, as a user of the app would test it ------------------------------------------------
+
+
+def test_a_vanished_connection_resumes_and_gets_exactly_the_three_it_missed(ws_client, ada):
+    first = ws_client.connect(user=ada, query={"channel": ROOM})
+    send_to_channel(ROOM, {"n": 0}, replay=True)
+    [seen] = first.received
+    first.vanish()  # the phone went through a tunnel: no $disconnect
+    for n in (1, 2, 3):
+        send_to_channel(ROOM, {"n": n}, replay=True)
+    back = ws_client.connect(user=ada, query={"channel": ROOM})
+    back.send({"action": "resume", "since": seen["seq"]})
+    assert back.last_status == 200
+    [replay] = back.received
+    assert (replay["type"], replay["channel"]) == ("replay", ROOM)
+    assert [(m["seq"], m["data"]) for m in replay["messages"]] == [(2, {"n": 1}), (3, {"n": 2}), (4, {"n": 3})]
+    assert first.received == [seen]  # nothing reached the lost connection
+
+
+def test_a_connection_that_missed_more_than_history_holds_gets_the_gap_notice(ws_client, ada, settings):
+    settings.WEBSOCKETS = {**settings.WEBSOCKETS, "REPLAY_HISTORY_LENGTH": 3}
+    first = ws_client.connect(user=ada, query={"channel": ROOM})
+    send_to_channel(ROOM, {"n": 0}, replay=True)
+    first.vanish()
+    for n in range(1, 6):
+        send_to_channel(ROOM, {"n": n}, replay=True)
+    back = ws_client.connect(user=ada, query={"channel": ROOM})
+    back.send({"action": "resume", "since": 1})
+    assert back.received == [{"type": "gap", "channel": ROOM, "since": 1, "first": 4, "last": 6}]

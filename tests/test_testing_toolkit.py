@@ -239,7 +239,8 @@ def test_two_people_chat_and_a_vanished_connection_is_marked_gone(ws_client, dja
 
     ada_conn.send({"action": "send", "text": "Hello, Bob"})
     assert ada_conn.last_status == 200
-    [message] = bob_conn.received
+    [envelope] = bob_conn.received  # the chat numbers its messages, so that a reconnect can resume
+    message = envelope["data"]
     assert (message["type"], message["author"], message["text"]) == ("chat.message", "ada", "Hello, Bob")
 
     bob_conn.vanish()  # Bob's phone loses its signal: no $disconnect reaches the app
