@@ -218,17 +218,16 @@ def delivered_data(stub) -> dict[str, list[dict]]:
     return {cid: [envelope["data"] for envelope in envelopes] for cid, envelopes in delivered(stub).items()}
 
 
-@pytest.mark.usefixtures("keep_test_connection")
-def test_send_stores_the_message_and_sends_it_to_every_connection_in_the_room_only(
-    in_room, api, bob, management_stub, act
-):
-    WebSocketSession.objects.create(connection_id="bob=", channel_name="room-1", user=bob, api_gateway=api)
-    WebSocketSession.objects.create(connection_id="away=", channel_name="room-2", user=bob, api_gateway=api)
-    WebSocketSession.objects.create(
-        connection_id="gone=", channel_name="room-1", user=bob, api_gateway=api, connected=False
-    )
-    result = act({"action": "send", "text": "  hello room  "})
-    assert (result["statusCode"], result["body"]) == (200, "")
+def test_send_stores_the_message_and_sends_it_to_every_connection_in_the_room_only(ws_client, ada, bob):
+    ada_conn = ws_client.connect(user=ada, query={"channel": "room-1"})
+    bob_conn = ws_client.connect(user=bob, query={"channel": "room-1"})
+    elsewhere = ws_client.connect(user=bob, query={"channel": "room-2"})
+    closed = ws_client.connect(user=bob, query={"channel": "room-1"})
+    closed.disconnect()
+    ws_client.management_api.clear()  # the presence notices of those connects and that disconnect
+
+    assert ada_conn.send({"action": "send", "text": "  hello room  "}) is None
+    assert ada_conn.last_status == 200
     message = ChatMessage.objects.get()
     assert (message.room, message.author.username, message.text) == ("room-1", "ada", "hello room")
     expected = {
@@ -239,12 +238,12 @@ def test_send_stores_the_message_and_sends_it_to_every_connection_in_the_room_on
         "text": "hello room",
         "sent_at": message.created_at.isoformat(),
     }
-    assert delivered_data(management_stub) == {"ada=": [expected], "bob=": [expected]}
-    [envelope] = delivered(management_stub)["ada="]
-    assert (envelope["seq"], envelope["channel"]) == (1, "room-1")
-    assert delivered(management_stub)["bob="] == [envelope]
-    in_room.refresh_from_db()
-    assert in_room.request_count == 2
+    [envelope] = ada_conn.received
+    assert (envelope["seq"], envelope["channel"], envelope["data"]) == (1, "room-1", expected)
+    assert bob_conn.received == [envelope]
+    assert (elsewhere.received, closed.received) == ([], [])
+    assert ws_client.management_api.posts(closed.connection_id) == []  # a closed row is not even tried
+    assert WebSocketSession.objects.get(connection_id=ada_conn.connection_id).request_count == 2
 
 
 @pytest.mark.usefixtures("keep_test_connection")
