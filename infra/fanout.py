@@ -30,7 +30,7 @@ from typing import Any
 from websockets_app.conf import ws_settings
 from websockets_app.delivery import Target, lambda_context, send_deadline
 from websockets_app.fanout import MAX_REQUEUES, FanoutBatch, FanoutFormatError, decode_message, enqueue
-from websockets_app.messaging import SendResult, deliver_batch
+from websockets_app.messaging.api import SendResult, deliver_batch
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class KnownEndpoints:
 
     @staticmethod
     def _load() -> set[tuple[str, str]]:
-        from websockets_app.messaging import _endpoint_of
+        from websockets_app.messaging.api import _endpoint_of
         from websockets_app.models import ApiGateway
 
         known: set[tuple[str, str]] = set()

@@ -325,7 +325,7 @@ def test_a_queryset_sends_each_row_through_its_own_gateway(management_stub, make
 def test_a_multi_gateway_queryset_through_boto3_lands_in_each_region(
     aws_credentials, make_gateway, make_session, monkeypatch
 ):
-    monkeypatch.setattr(messaging, "BOTO3_MAX_TARGETS", 10)
+    monkeypatch.setattr(messaging.api, "BOTO3_MAX_TARGETS", 10)
     eu = make_gateway(api_id="euapi", region="eu-west-1")
     us = make_gateway(api_id="usapi", region="us-east-1")
     make_session(connection_id="e1", api_gateway=eu)

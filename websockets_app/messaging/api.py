@@ -1,20 +1,4 @@
-"""Server -> client messages through the API Gateway Management API.
-
-    session.send_message({"type": "reply"})                            # one connection
-    WebSocketSession.objects.in_channel("lobby").send_message(data)    # a queryset: its connected rows
-    send_to_channel("lobby", data)   send_to_user(user, data)   broadcast(data)
-    close(session)                   info(session)                  close_connections_of(user)
-
-Every send encodes the message once, posts it to each connection's own gateway endpoint, marks the connections
-API Gateway reports gone as disconnected in one UPDATE, and returns a ``SendResult``. One connection failing
-never stops the others. A send ends by its deadline (``SEND_TIMEOUT_SECONDS``, and within a Lambda invocation
-entered through ``lambda_context`` never later than its remaining time allows), and is at most once: a post
-that may have arrived is reported ``unknown``, never sent again.
-
-A send to one connection runs in the calling thread through boto3's client; larger
-sends go through ``concurrent_sender``; above ``FANOUT_THRESHOLD`` connections, with a ``FANOUT_QUEUE_URL``,
-the ids are handed to SQS in batches (``fanout``) and a fan-out function delivers them.
-"""
+"""The package's public functions: sending to connections, closing them and asking about them."""
 
 from __future__ import annotations
 
@@ -36,7 +20,6 @@ from websockets_app.delivery import (
     MessagingError,
     PayloadError,
     Target,
-    lambda_context,
     send_deadline,
 )
 from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
@@ -45,25 +28,6 @@ if TYPE_CHECKING:
     from websockets_app.fanout import FanoutBatch
     from websockets_app.models import ApiGateway, WebSocketSession, WebSocketSessionQuerySet
 
-__all__ = [
-    "MAX_PAYLOAD_BYTES",
-    "CloseResult",
-    "Failure",
-    "ManagementApiError",
-    "MessagingError",
-    "PayloadError",
-    "SendResult",
-    "broadcast",
-    "close",
-    "close_connections_of",
-    "encode_payload",
-    "info",
-    "lambda_context",
-    "send_to_channel",
-    "send_to_queryset",
-    "send_to_sessions",
-    "send_to_user",
-]
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,65 @@
+"""Server -> client messages through the API Gateway Management API.
+
+    session.send_message({"type": "reply"})                            # one connection
+    WebSocketSession.objects.in_channel("lobby").send_message(data)    # a queryset: its connected rows
+    send_to_channel("lobby", data)   send_to_user(user, data)   broadcast(data)
+    close(session)                   info(session)                  close_connections_of(user)
+
+Every send encodes the message once, posts it to each connection's own gateway endpoint, marks the connections
+API Gateway reports gone as disconnected in one UPDATE, and returns a ``SendResult``. One connection failing
+never stops the others. A send ends by its deadline (``SEND_TIMEOUT_SECONDS``, and within a Lambda invocation
+entered through ``lambda_context`` never later than its remaining time allows), and is at most once: a post
+that may have arrived is reported ``unknown``, never sent again.
+
+A send to one connection runs in the calling thread through boto3's client; larger
+sends go through ``concurrent_sender``; above ``FANOUT_THRESHOLD`` connections, with a ``FANOUT_QUEUE_URL``,
+the ids are handed to SQS in batches (``fanout``) and a fan-out function delivers them.
+"""
+
+from __future__ import annotations
+
+from websockets_app.delivery import lambda_context
+from websockets_app.messaging.api import (
+    MAX_PAYLOAD_BYTES,
+    NO_API_GATEWAY,
+    NO_ENDPOINT,
+    CloseResult,
+    Failure,
+    ManagementApiError,
+    MessagingError,
+    PayloadError,
+    SendResult,
+    broadcast,
+    close,
+    close_connections_of,
+    deliver,
+    encode_payload,
+    info,
+    send_to_channel,
+    send_to_queryset,
+    send_to_sessions,
+    send_to_user,
+)
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "NO_API_GATEWAY",
+    "NO_ENDPOINT",
+    "CloseResult",
+    "Failure",
+    "ManagementApiError",
+    "MessagingError",
+    "PayloadError",
+    "SendResult",
+    "broadcast",
+    "close",
+    "close_connections_of",
+    "deliver",
+    "encode_payload",
+    "info",
+    "lambda_context",
+    "send_to_channel",
+    "send_to_queryset",
+    "send_to_sessions",
+    "send_to_user",
+]
