@@ -28,9 +28,10 @@ import time
 from typing import Any
 
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import Target, lambda_context, send_deadline
 from websockets_app.fanout import MAX_REQUEUES, FanoutBatch, FanoutFormatError, decode_message, enqueue
 from websockets_app.messaging.api import SendResult, deliver_batch
+from websockets_app.messaging.deadlines import lambda_context, send_deadline
+from websockets_app.messaging.results import Target
 
 logger = logging.getLogger(__name__)
 

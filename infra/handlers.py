@@ -31,7 +31,7 @@ from infra.commands import command_line_of, run_command_line  # noqa: E402
 from infra.http import build_http_handler  # noqa: E402
 from infra.websocket import make_websocket_handler  # noqa: E402
 from project.wsgi import application  # noqa: E402  (sets DJANGO_SETTINGS_MODULE and runs django.setup())
-from websockets_app.delivery import lambda_context  # noqa: E402
+from websockets_app.messaging import lambda_context  # noqa: E402
 
 observability.share_log_keys_with_django()
 observability.escape_unencodable_output()

@@ -112,9 +112,9 @@ def aws_credentials(monkeypatch):
 @pytest.fixture
 def fast_backoff(monkeypatch):
     """Retries without real waiting: the backoff schedule is tested on its own."""
-    from websockets_app import delivery
+    from websockets_app.messaging import retry
 
-    monkeypatch.setattr(delivery, "BACKOFF_BASE_SECONDS", 0.0005)
+    monkeypatch.setattr(retry, "BACKOFF_BASE_SECONDS", 0.0005)
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from moto import mock_aws
 from infra import fanout as infra_fanout
 from infra.fanout import handle_fanout_batch
 from websockets_app import aws, fanout
-from websockets_app.delivery import Target
 from websockets_app.fanout import FanoutFormatError, decode_message, split_into_messages
+from websockets_app.messaging.results import Target
 from websockets_app.models import WebSocketSession
 
 REGION = "eu-west-1"

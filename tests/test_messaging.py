@@ -13,7 +13,6 @@ from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from websockets_app import management_api, messaging
-from websockets_app.delivery import Failure
 from websockets_app.messaging import (
     MAX_PAYLOAD_BYTES,
     ManagementApiError,
@@ -26,6 +25,7 @@ from websockets_app.messaging import (
     send_to_channel,
     send_to_user,
 )
+from websockets_app.messaging.results import Failure
 from websockets_app.models import ApiGateway, WebSocketSession
 
 ENDPOINT = "https://abc123.execute-api.eu-west-1.amazonaws.com/production"
@@ -238,7 +238,7 @@ def test_the_posts_carry_a_valid_sigv4_signature(management_stub, make_session, 
 
 def test_connection_ids_are_encoded_in_the_url_as_boto3_encodes_them(management_stub):
     from websockets_app import aws
-    from websockets_app.delivery import Target
+    from websockets_app.messaging.results import Target
 
     odd_id = "a+b/c= d"
     aws.client(management_api.SERVICE, "eu-west-1", management_stub.url).post_to_connection(
@@ -266,7 +266,7 @@ def test_sessions_and_connections_are_reused_across_sends(management_stub, make_
 def test_the_sender_works_from_a_thread_that_runs_an_event_loop(management_stub):
     import asyncio
 
-    from websockets_app.delivery import Target
+    from websockets_app.messaging.results import Target
 
     targets = [Target(f"live-{n}", management_stub.url, "eu-west-1") for n in range(3)]
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from infra.fanout import handle_fanout_batch
 from tests.bench.stub import ManagementApiStub, StubThread
 from websockets_app import concurrent_sender, management_api
-from websockets_app.delivery import Target
 from websockets_app.messaging import send_to_channel
+from websockets_app.messaging.results import Target
 from websockets_app.models import WebSocketSession
 
 REGION = "eu-west-1"
@@ -367,7 +367,7 @@ def test_valid_send_timeouts_pass(settings, value):
 
 
 def test_the_deadline_never_passes_the_lambda_invocations_end():
-    from websockets_app.delivery import LAMBDA_MARGIN_SECONDS, lambda_context, send_deadline
+    from websockets_app.messaging.deadlines import LAMBDA_MARGIN_SECONDS, lambda_context, send_deadline
 
     now = time.monotonic()
     assert send_deadline(10) == pytest.approx(now + 10, abs=0.1)
@@ -385,7 +385,7 @@ def test_the_deadline_never_passes_the_lambda_invocations_end():
 def test_a_send_made_inside_an_entry_point_ends_before_the_invocation_does(entry_point, monkeypatch):
     from infra import handlers
     from infra.invoke import LocalContext
-    from websockets_app.delivery import LAMBDA_MARGIN_SECONDS, send_deadline
+    from websockets_app.messaging.deadlines import LAMBDA_MARGIN_SECONDS, send_deadline
 
     seen: list[float] = []
 

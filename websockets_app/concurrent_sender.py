@@ -32,16 +32,13 @@ import aiohttp
 from yarl import URL
 
 from websockets_app import aws
-from websockets_app.delivery import (
+from websockets_app.messaging.results import MAX_ERROR_BODY_BYTES, Delivery, Failure, Target
+from websockets_app.messaging.retry import (
     CONNECTION_ERROR,
     CONNECTION_LOST,
     DEADLINE_EXCEEDED,
-    MAX_ERROR_BODY_BYTES,
     TIMEOUT,
-    Delivery,
-    Failure,
     Outcome,
-    Target,
     backoff_delay,
     classify,
 )

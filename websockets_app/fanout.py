@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from websockets_app import aws
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import Failure, Target
 from websockets_app.limits import MAX_MESSAGE_BYTES
+from websockets_app.messaging.results import Failure, Target
 from websockets_app.validators import is_valid_connection_id
 
 FORMAT_VERSION = 1

@@ -27,19 +27,15 @@ from typing import Any
 
 from websockets_app import aws
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import (
+from websockets_app.messaging.deadlines import send_deadline
+from websockets_app.messaging.results import MAX_ERROR_BODY_BYTES, Delivery, Failure, ManagementApiError, Target
+from websockets_app.messaging.retry import (
     CONNECTION_ERROR,
     CONNECTION_LOST,
     DEADLINE_EXCEEDED,
-    MAX_ERROR_BODY_BYTES,
     TIMEOUT,
-    Delivery,
-    Failure,
-    ManagementApiError,
-    Target,
     backoff_delay,
     classify,
-    send_deadline,
 )
 
 SERVICE = "apigatewaymanagementapi"

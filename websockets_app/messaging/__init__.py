@@ -18,7 +18,6 @@ the ids are handed to SQS in batches (``fanout``) and a fan-out function deliver
 
 from __future__ import annotations
 
-from websockets_app.delivery import lambda_context
 from websockets_app.messaging.api import (
     MAX_PAYLOAD_BYTES,
     NO_API_GATEWAY,
@@ -40,6 +39,7 @@ from websockets_app.messaging.api import (
     send_to_sessions,
     send_to_user,
 )
+from websockets_app.messaging.deadlines import lambda_context
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",

@@ -13,16 +13,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection as db_connection
 
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import (
-    Delivery,
-    Failure,
-    ManagementApiError,
-    MessagingError,
-    PayloadError,
-    Target,
-    send_deadline,
-)
 from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
+from websockets_app.messaging.deadlines import send_deadline
+from websockets_app.messaging.results import Delivery, Failure, ManagementApiError, MessagingError, PayloadError, Target
 
 if TYPE_CHECKING:
     from websockets_app.fanout import FanoutBatch
