@@ -10,8 +10,9 @@ from moto import mock_aws
 
 from infra import fanout as infra_fanout
 from infra.fanout import handle_fanout_batch
-from websockets_app import aws, fanout
+from websockets_app import fanout
 from websockets_app.fanout import FanoutFormatError, decode_message, split_into_messages
+from websockets_app.messaging import aws_clients
 from websockets_app.messaging.results import Target
 from websockets_app.models import WebSocketSession
 
@@ -107,7 +108,7 @@ def test_a_queue_that_refuses_is_reported_per_connection(fanout_settings, make_s
 def test_entries_sqs_rejects_are_reported_with_their_connections(settings, aws_credentials):
     settings.WEBSOCKETS = {"FANOUT_BATCH_SIZE": 2}
     targets = [Target(f"c{n}", "https://e.test/s", REGION) for n in range(4)]  # two messages, one call
-    with Stubber(aws.client("sqs", REGION)) as stubber:
+    with Stubber(aws_clients.client("sqs", REGION)) as stubber:
         stubber.add_response(
             "send_message_batch",
             {

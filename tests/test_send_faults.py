@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from infra.fanout import handle_fanout_batch
 from tests.bench.stub import ManagementApiStub, StubThread
-from websockets_app import concurrent_sender, management_api
 from websockets_app.messaging import send_to_channel
 from websockets_app.messaging.results import Target
+from websockets_app.messaging.transports import boto, concurrent
 from websockets_app.models import WebSocketSession
 
 REGION = "eu-west-1"
@@ -212,7 +212,7 @@ def faulty_stub(settings, aws_credentials, fast_backoff):
             "SEND_TIMEOUT_SECONDS": 1.5,
         }
         yield running
-        concurrent_sender.shutdown()
+        concurrent.shutdown()
 
 
 # One target goes through boto3 in the calling thread, more through the concurrent sender.
@@ -235,9 +235,9 @@ def test_a_send_ends_at_its_deadline_and_reports_what_was_cut_off(faulty_stub, m
 def test_targets_never_started_before_the_deadline_fail_with_their_own_code(faulty_stub):
     targets = [Target(f"stall-{n}", faulty_stub.url, REGION) for n in range(2)]
     targets += [Target(f"live-{n}", faulty_stub.url, REGION) for n in range(3)]
-    delivery = concurrent_sender.deliver(targets, b"x", concurrency=2, max_attempts=3, deadline=time.monotonic() + 0.5)
-    assert sorted(f.connection_id for f in delivery.unknown) == ["stall-0", "stall-1"]
-    assert sorted((f.connection_id, f.code) for f in delivery.failed) == [
+    result = concurrent.deliver(targets, b"x", concurrency=2, max_attempts=3, deadline=time.monotonic() + 0.5)
+    assert sorted(f.connection_id for f in result.unknown) == ["stall-0", "stall-1"]
+    assert sorted((f.connection_id, f.code) for f in result.failed) == [
         (f"live-{n}", DEADLINE_EXCEEDED) for n in range(3)
     ]
     assert "live-0" not in faulty_stub.stub.delivered
@@ -258,7 +258,7 @@ def test_the_fanout_consumer_stops_before_the_lambda_does(faulty_stub, settings,
 def test_huge_error_bodies_are_read_only_up_to_a_bound(faulty_stub, make_session, count):
     for n in range(count):
         make_session(connection_id=f"huge-{n}")
-    management_api.client_for(faulty_stub.url, REGION)  # clients and sessions exist before measuring
+    boto.client_for(faulty_stub.url, REGION)  # clients and sessions exist before measuring
     WebSocketSession.objects.filter(connection_id__startswith="nobody").send_message("warm")
     tracemalloc.start()
     try:

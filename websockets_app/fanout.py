@@ -25,9 +25,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from websockets_app import aws
 from websockets_app.conf import ws_settings
 from websockets_app.limits import MAX_MESSAGE_BYTES
+from websockets_app.messaging import aws_clients
 from websockets_app.messaging.results import Failure, Target
 from websockets_app.validators import is_valid_connection_id
 
@@ -147,7 +147,7 @@ def enqueue(
 
     ``requeues`` and ``delay_seconds`` (SQS's own delay, up to 900) are for batches the consumer puts back.
     """
-    sqs = aws.client("sqs", queue_region(queue_url))
+    sqs = aws_clients.client("sqs", queue_region(queue_url))
     messages = list(split_into_messages(targets, body, ws_settings.FANOUT_BATCH_SIZE, requeues))
     delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
     queued = 0

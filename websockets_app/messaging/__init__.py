@@ -11,9 +11,12 @@ never stops the others. A send ends by its deadline (``SEND_TIMEOUT_SECONDS``, a
 entered through ``lambda_context`` never later than its remaining time allows), and is at most once: a post
 that may have arrived is reported ``unknown``, never sent again.
 
-A send to one connection runs in the calling thread through boto3's client; larger
-sends go through ``concurrent_sender``; above ``FANOUT_THRESHOLD`` connections, with a ``FANOUT_QUEUE_URL``,
-the ids are handed to SQS in batches (``fanout``) and a fan-out function delivers them.
+The layers, each a module of this package: ``api`` (the functions above) -> ``transports`` (which transport
+posts: ``transports.boto`` in the calling thread for one connection, close and info; ``transports.concurrent``,
+signed aiohttp requests, for more) -> ``retry`` (one decision table for both: sent, gone, tried again, failed or
+unknown), with ``results``, ``deadlines`` and ``aws_clients`` beside them. Above ``FANOUT_THRESHOLD``
+connections, with a ``FANOUT_QUEUE_URL``, the ids are handed to SQS in batches and a fan-out function delivers
+them (``fanout``: the queue's message format and its consumer, together).
 """
 
 from __future__ import annotations
@@ -22,16 +25,9 @@ from websockets_app.messaging.api import (
     MAX_PAYLOAD_BYTES,
     NO_API_GATEWAY,
     NO_ENDPOINT,
-    CloseResult,
-    Failure,
-    ManagementApiError,
-    MessagingError,
-    PayloadError,
-    SendResult,
     broadcast,
     close,
     close_connections_of,
-    deliver,
     encode_payload,
     info,
     send_to_channel,
@@ -40,6 +36,15 @@ from websockets_app.messaging.api import (
     send_to_user,
 )
 from websockets_app.messaging.deadlines import lambda_context
+from websockets_app.messaging.results import (
+    CloseResult,
+    Failure,
+    ManagementApiError,
+    MessagingError,
+    PayloadError,
+    SendResult,
+)
+from websockets_app.messaging.transports import deliver
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -14,8 +13,18 @@ from django.db import connection as db_connection
 
 from websockets_app.conf import ws_settings
 from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
+from websockets_app.messaging import transports
 from websockets_app.messaging.deadlines import send_deadline
-from websockets_app.messaging.results import Delivery, Failure, ManagementApiError, MessagingError, PayloadError, Target
+from websockets_app.messaging.results import (
+    CloseResult,
+    Failure,
+    ManagementApiError,
+    MessagingError,
+    PayloadError,
+    SendResult,
+    Target,
+)
+from websockets_app.messaging.retry import Outcome
 
 if TYPE_CHECKING:
     from websockets_app.fanout import FanoutBatch
@@ -26,48 +35,11 @@ logger = logging.getLogger(__name__)
 
 # API Gateway's limit for one message posted to a connection.
 MAX_PAYLOAD_BYTES = MAX_MESSAGE_BYTES
-# Sends to this many connections or fewer run in the calling thread through boto3's client: no event loop,
-# no thread hand-off, and the same client serves close() and info().
-BOTO3_MAX_TARGETS = 1
 # Most closes in flight at once in close_connections_of (threads, each with a pooled boto3 connection).
 CLOSE_CONCURRENCY = 32
 # Failure codes for sessions that cannot be posted to at all.
 NO_API_GATEWAY = "NoApiGateway"
 NO_ENDPOINT = "NoEndpoint"
-
-
-@dataclass
-class SendResult:
-    """What happened to one send. ``failed`` holds the connections not delivered to, with AWS's error codes;
-    ``unknown`` those whose post may or may not have arrived (the connection broke after the request went out,
-    no answer came in time, or the deadline cut it short). Neither is ever retried in a way that could deliver
-    twice."""
-
-    sent: list[str] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
-    failed: list[Failure] = field(default_factory=list)
-    unknown: list[Failure] = field(default_factory=list)
-    queued: int = 0  # connections handed to the fan-out queue, to be delivered by the fan-out function
-    batches: int = 0  # queue messages holding them
-    duration: float = 0.0  # seconds
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.unknown
-
-    def add(self, delivery: Delivery) -> None:
-        self.sent.extend(delivery.sent)
-        self.gone.extend(delivery.gone)
-        self.failed.extend(delivery.failed)
-        self.unknown.extend(delivery.unknown)
-
-    def __str__(self) -> str:
-        parts = [f"{len(self.sent)} sent", f"{len(self.gone)} gone", f"{len(self.failed)} failed"]
-        if self.unknown:
-            parts.append(f"{len(self.unknown)} unknown")
-        if self.batches:
-            parts.append(f"{self.queued} queued in {self.batches} batches")
-        return f"{', '.join(parts)} in {self.duration * 1000:.0f} ms"
 
 
 def encode_payload(data: Any) -> bytes:
@@ -153,40 +125,13 @@ def broadcast(data: Any) -> SendResult:
     return send_to_queryset(WebSocketSession.objects.all(), data)
 
 
-def deliver(targets: Sequence[Target], body: bytes, deadline: float | None = None) -> Delivery:
-    """Post ``body`` to the targets with the transport that suits their number, until ``deadline`` (a
-    ``time.monotonic()`` value; by default ``send_deadline``). No database access."""
-    if deadline is None:
-        deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
-    if len(targets) <= BOTO3_MAX_TARGETS:
-        from websockets_app import management_api
-
-        return management_api.post_each(targets, body, deadline)
-    from websockets_app import concurrent_sender
-
-    return concurrent_sender.deliver(
-        targets,
-        body,
-        concurrency=ws_settings.SEND_CONCURRENCY,
-        max_attempts=ws_settings.SEND_MAX_ATTEMPTS,
-        deadline=deadline,
-    )
-
-
 def deliver_batch(batch: FanoutBatch, deadline: float | None = None) -> SendResult:
     """Deliver one batch taken from the fan-out queue and mark its gone connections (the consumer's work)."""
-    from websockets_app import concurrent_sender
-
     started = time.perf_counter()
-    result = SendResult()
-    result.add(
-        concurrent_sender.deliver(
-            batch.targets,
-            batch.payload,
-            concurrency=ws_settings.SEND_CONCURRENCY,
-            max_attempts=ws_settings.SEND_MAX_ATTEMPTS,
-            deadline=send_deadline(ws_settings.SEND_TIMEOUT_SECONDS) if deadline is None else deadline,
-        )
+    result = transports.deliver_concurrently(
+        batch.targets,
+        batch.payload,
+        send_deadline(ws_settings.SEND_TIMEOUT_SECONDS) if deadline is None else deadline,
     )
     mark_gone(result.gone)
     result.duration = time.perf_counter() - started
@@ -220,7 +165,7 @@ def _send(
         result.queued = len(targets) - len(not_queued)
         result.failed.extend(not_queued)
     else:
-        result.add(deliver(targets, body))
+        result.extend(transports.deliver(targets, body))
         mark_gone(result.gone)
     result.duration = time.perf_counter() - started
     _log(result)
@@ -268,10 +213,8 @@ def close(connection: WebSocketSession | str) -> bool:
 
     Returns False when API Gateway says it was already gone. Raises ``ManagementApiError`` when AWS refuses.
     """
-    from websockets_app import management_api
-
     session = _session_for(connection)
-    closed = management_api.delete_connection(_target_for(session))
+    closed = transports.delete_connection(_target_for(session))
     mark_gone([session.connection_id])
     session.connected = False
     return closed
@@ -282,26 +225,12 @@ def info(connection: WebSocketSession | str) -> dict[str, Any] | None:
 
     None when the connection is gone (its session is then marked disconnected).
     """
-    from websockets_app import management_api
-
     session = _session_for(connection)
-    facts = management_api.get_connection(_target_for(session))
+    facts = transports.get_connection(_target_for(session))
     if facts is None:
         mark_gone([session.connection_id])
         session.connected = False
     return facts
-
-
-@dataclass
-class CloseResult:
-    """What happened to each connection ``close_connections_of`` found open."""
-
-    closed: list[str] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)  # already gone: nothing to close
-    failed: list[Failure] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return f"{len(self.closed)} closed, {len(self.gone)} gone, {len(self.failed)} failed"
 
 
 def close_connections_of(user: Any) -> CloseResult:
@@ -323,8 +252,8 @@ def close_connections_of(user: Any) -> CloseResult:
     found = list(sessions.filter(connected=True).select_related("api_gateway"))
     gateways = {session.api_gateway_id: session.api_gateway for session in found if session.api_gateway_id}
     targets, unreachable = _resolve(((s.connection_id, s.api_gateway_id) for s in found), gateways)
-    delivery = _close_each(targets)
-    result = CloseResult(closed=delivery.sent, gone=delivery.gone, failed=[*unreachable.failed, *delivery.failed])
+    closes = _close_each(targets)
+    result = CloseResult(closed=closes.sent, gone=closes.gone, failed=[*unreachable.failed, *closes.failed])
     mark_gone([session.connection_id for session in found])
     duration_ms = (time.perf_counter() - started) * 1000
     if result.failed:
@@ -335,24 +264,22 @@ def close_connections_of(user: Any) -> CloseResult:
     return result
 
 
-def _close_each(targets: Sequence[Target]) -> Delivery:
+def _close_each(targets: Sequence[Target]) -> SendResult:
     """``delete_connection`` for every target, at most CLOSE_CONCURRENCY at a time. No database access."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from websockets_app import management_api
 
     # One deadline for them all, taken here, where the Lambda context is known: a worker thread does not see it,
     # and a deadline per close would start again with every wave of CLOSE_CONCURRENCY closes.
     deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
 
-    def close_one(target: Target) -> tuple[str, str, Failure | None]:
+    def close_one(target: Target) -> tuple[str, Outcome, Failure | None]:
         try:
-            closed = management_api.delete_connection(target, deadline)
+            closed = transports.delete_connection(target, deadline)
         except ManagementApiError as exc:
             return target.connection_id, "failed", exc.failure
         return target.connection_id, "sent" if closed else "gone", None
 
-    delivery = Delivery()
+    closes = SendResult()
     if len(targets) <= 1:
         outcomes = [close_one(target) for target in targets]
     else:
@@ -361,8 +288,8 @@ def _close_each(targets: Sequence[Target]) -> Delivery:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="websockets-close") as pool:
             outcomes = list(pool.map(close_one, targets))
     for connection_id, outcome, failure in outcomes:
-        delivery.record(connection_id, outcome, failure)  # type: ignore[arg-type]
-    return delivery
+        closes.record(connection_id, outcome, failure)
+    return closes
 
 
 def _session_for(connection: WebSocketSession | str) -> WebSocketSession:

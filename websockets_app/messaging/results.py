@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 
 from websockets_app.messaging.retry import RETRYABLE_CODES, Outcome
 
-# Error answers are read up to this many bytes (AWS's are a few hundred); the rest is never downloaded.
-MAX_ERROR_BODY_BYTES = 4096
-
 
 class MessagingError(Exception):
     """Base class of the errors raised by the messaging functions."""
@@ -55,15 +52,26 @@ class Failure:
 
 
 @dataclass
-class Delivery:
-    """What a transport reports for one batch of targets."""
+class SendResult:
+    """What happened to one send. ``failed`` holds the connections not delivered to, with AWS's error codes;
+    ``unknown`` those whose post may or may not have arrived (the connection broke after the request went out,
+    no answer came in time, or the deadline cut it short). Neither is ever retried in a way that could deliver
+    twice. The transports report in this form too, and a send adds their reports up (``extend``)."""
 
     sent: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
-    unknown: list[Failure] = field(default_factory=list)  # posts that may or may not have arrived; never retried
+    unknown: list[Failure] = field(default_factory=list)
+    queued: int = 0  # connections handed to the fan-out queue, to be delivered by the fan-out function
+    batches: int = 0  # queue messages holding them
+    duration: float = 0.0  # seconds
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.unknown
 
     def record(self, connection_id: str, outcome: Outcome, failure: Failure | None = None) -> None:
+        """File one connection under its final outcome ("throttled" that outlasted the attempts is a failure)."""
         if outcome == "sent":
             self.sent.append(connection_id)
         elif outcome == "gone":
@@ -73,8 +81,30 @@ class Delivery:
         else:
             self.failed.append(failure or Failure(connection_id, "Unknown"))
 
-    def extend(self, other: Delivery) -> None:
+    def extend(self, other: SendResult) -> None:
         self.sent.extend(other.sent)
         self.gone.extend(other.gone)
         self.failed.extend(other.failed)
         self.unknown.extend(other.unknown)
+        self.queued += other.queued
+        self.batches += other.batches
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.sent)} sent", f"{len(self.gone)} gone", f"{len(self.failed)} failed"]
+        if self.unknown:
+            parts.append(f"{len(self.unknown)} unknown")
+        if self.batches:
+            parts.append(f"{self.queued} queued in {self.batches} batches")
+        return f"{', '.join(parts)} in {self.duration * 1000:.0f} ms"
+
+
+@dataclass
+class CloseResult:
+    """What happened to each connection ``close_connections_of`` found open."""
+
+    closed: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)  # already gone: nothing to close
+    failed: list[Failure] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{len(self.closed)} closed, {len(self.gone)} gone, {len(self.failed)} failed"

@@ -1,7 +1,7 @@
 """The Management API through boto3: posts to a few connections, closing a connection and asking about one.
 
 Used where one request at a time is all there is (a view replying to its own connection, ``close``, ``info``).
-Sends to many connections go through ``concurrent_sender`` instead, which costs a tenth of the CPU per post.
+Sends to many connections go through ``transports.concurrent`` instead, which costs a tenth of the CPU per post.
 
 botocore has per-read timeouts only, and reads every answer whole. The client's HTTP session is therefore
 ``BoundedSession``: a call made under ``_deadline`` has its socket shut down when the deadline passes (a server
@@ -25,10 +25,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from websockets_app import aws
 from websockets_app.conf import ws_settings
+from websockets_app.messaging import aws_clients
 from websockets_app.messaging.deadlines import send_deadline
-from websockets_app.messaging.results import MAX_ERROR_BODY_BYTES, Delivery, Failure, ManagementApiError, Target
+from websockets_app.messaging.results import Failure, ManagementApiError, SendResult, Target
 from websockets_app.messaging.retry import (
     CONNECTION_ERROR,
     CONNECTION_LOST,
@@ -37,13 +37,14 @@ from websockets_app.messaging.retry import (
     backoff_delay,
     classify,
 )
+from websockets_app.messaging.transports import MAX_ERROR_BODY_BYTES
 
 SERVICE = "apigatewaymanagementapi"
 
 
 def client_for(endpoint: str, region: str) -> Any:
     """The cached boto3 client for one Management API endpoint, with a deadline-aware HTTP session."""
-    client = aws.client(SERVICE, region, endpoint, pool_size=ws_settings.SEND_CONCURRENCY)
+    client = aws_clients.client(SERVICE, region, endpoint, pool_size=ws_settings.SEND_CONCURRENCY)
     bounded = _bounded_session_class()
     if not isinstance(client._endpoint.http_session, bounded):
         bounded.adopt(client._endpoint.http_session)
@@ -252,13 +253,13 @@ def _call(
     return "failed", None, failure
 
 
-def post_each(targets: Iterable[Target], body: bytes, deadline: float) -> Delivery:
+def post_each(targets: Iterable[Target], body: bytes, deadline: float) -> SendResult:
     """Post ``body`` to each target in turn (meant for one or a handful of connections), until ``deadline``."""
-    delivery = Delivery()
+    result = SendResult()
     for target in targets:
         outcome, _, failure = _call(target, "post_to_connection", ws_settings.SEND_MAX_ATTEMPTS, deadline, Data=body)
-        delivery.record(target.connection_id, outcome, failure)  # type: ignore[arg-type]
-    return delivery
+        result.record(target.connection_id, outcome, failure)
+    return result
 
 
 def delete_connection(target: Target, deadline: float | None = None) -> bool:

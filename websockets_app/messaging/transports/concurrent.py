@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
-from websockets_app import aws
-from websockets_app.messaging.results import MAX_ERROR_BODY_BYTES, Delivery, Failure, Target
+from websockets_app.messaging import aws_clients
+from websockets_app.messaging.results import Failure, SendResult, Target
 from websockets_app.messaging.retry import (
     CONNECTION_ERROR,
     CONNECTION_LOST,
@@ -42,11 +42,12 @@ from websockets_app.messaging.retry import (
     backoff_delay,
     classify,
 )
-from websockets_app.sigv4 import ConnectionSigner
+from websockets_app.messaging.transports import MAX_ERROR_BODY_BYTES
+from websockets_app.messaging.transports.sigv4 import ConnectionSigner
 
 NO_CREDENTIALS = "NoCredentialsError"  # the name botocore gives the same problem
-SOCKET_CONNECT_TIMEOUT_SECONDS = aws.CONNECT_TIMEOUT_SECONDS
-SOCKET_READ_TIMEOUT_SECONDS = aws.READ_TIMEOUT_SECONDS
+SOCKET_CONNECT_TIMEOUT_SECONDS = aws_clients.CONNECT_TIMEOUT_SECONDS
+SOCKET_READ_TIMEOUT_SECONDS = aws_clients.READ_TIMEOUT_SECONDS
 
 T = TypeVar("T")
 
@@ -107,18 +108,18 @@ def _sender_loop() -> _SenderLoop:
 
 def deliver(
     targets: Sequence[Target], body: bytes, *, concurrency: int, max_attempts: int, deadline: float
-) -> Delivery:
+) -> SendResult:
     """Post ``body`` to every target with at most ``concurrency`` requests in flight; blocks until all are done
     or until ``deadline`` (a ``time.monotonic()`` value): posts cut short then are ``unknown``, posts never
     started are failed, both with the code ``DeadlineExceeded``."""
     if not targets:
-        return Delivery()
-    credentials = aws.frozen_credentials()
+        return SendResult()
+    credentials = aws_clients.frozen_credentials()
     if credentials is None:
-        delivery = Delivery()
+        result = SendResult()
         message = "No AWS credentials were found (environment, config files or the Lambda role)."
-        delivery.failed = [Failure(target.connection_id, NO_CREDENTIALS, message) for target in targets]
-        return delivery
+        result.failed = [Failure(target.connection_id, NO_CREDENTIALS, message) for target in targets]
+        return result
     sender = _sender_loop()
     return sender.run(_deliver(sender, targets, body, credentials, concurrency, max_attempts, deadline))
 
@@ -142,7 +143,7 @@ async def _deliver(
     concurrency: int,
     max_attempts: int,
     deadline: float,
-) -> Delivery:
+) -> SendResult:
     payload_hash = hashlib.sha256(body).hexdigest()
     clients: dict[tuple[str, str], tuple[aiohttp.ClientSession, ConnectionSigner]] = {}
     for target in targets:
@@ -151,7 +152,7 @@ async def _deliver(
             session = await sender.session(target.endpoint, target.region, concurrency)
             clients[key] = (session, ConnectionSigner(target.endpoint, target.region, credentials, payload_hash))
 
-    delivery = Delivery()
+    result = SendResult()
     pending = iter(targets)
 
     # A fixed set of workers pulling from one iterator: no task per message, never more than `concurrency`
@@ -164,9 +165,9 @@ async def _deliver(
                 outcome, failure = await _post(session, signer, target, body, max_attempts, in_flight)
             except asyncio.CancelledError:
                 cut = Failure(target.connection_id, DEADLINE_EXCEEDED, "The send's deadline passed.")
-                delivery.record(target.connection_id, "unknown" if in_flight[0] else "failed", cut)
+                result.record(target.connection_id, "unknown" if in_flight[0] else "failed", cut)
                 raise
-            delivery.record(target.connection_id, outcome, failure)
+            result.record(target.connection_id, outcome, failure)
 
     # asyncio.timeout_at uses the loop's clock, which is time.monotonic().
     loop_deadline = asyncio.get_running_loop().time() + (deadline - time.monotonic())
@@ -175,10 +176,10 @@ async def _deliver(
             await asyncio.gather(*(worker() for _ in range(min(concurrency, len(targets)))))
     except TimeoutError:
         for target in pending:  # never started: nothing was sent
-            delivery.record(
+            result.record(
                 target.connection_id, "failed", Failure(target.connection_id, DEADLINE_EXCEEDED, "Not started.")
             )
-    return delivery
+    return result
 
 
 async def _post(
