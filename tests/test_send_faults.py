@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from infra.fanout import handle_fanout_batch
 from tests.bench.stub import ManagementApiStub, StubThread
 from websockets_app.messaging import send_to_channel
+from websockets_app.messaging.fanout.consumer import handle_fanout_batch
 from websockets_app.messaging.results import Target
 from websockets_app.messaging.transports import boto, concurrent
 from websockets_app.models import WebSocketSession
@@ -88,7 +88,7 @@ def test_a_record_for_a_known_gateway_is_accepted_with_one_query(
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "MANAGEMENT_ENDPOINT_URL": None}
     gateway = make_gateway(api_id="zzz999", region=REGION)
     known = f"https://zzz999.execute-api.{REGION}.amazonaws.com/{gateway.stage_name}"
-    from infra import fanout as consumer
+    from websockets_app.messaging.fanout import consumer
 
     with django_assert_num_queries(1):
         endpoints = consumer.KnownEndpoints()

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from websockets_app.messaging.api import (
     MAX_PAYLOAD_BYTES,
-    NO_API_GATEWAY,
-    NO_ENDPOINT,
     broadcast,
     close,
     close_connections_of,
@@ -36,6 +34,7 @@ from websockets_app.messaging.api import (
     send_to_user,
 )
 from websockets_app.messaging.deadlines import lambda_context
+from websockets_app.messaging.endpoints import NO_API_GATEWAY, NO_ENDPOINT
 from websockets_app.messaging.results import (
     CloseResult,
     Failure,

@@ -15,6 +15,7 @@ from websockets_app.conf import ws_settings
 from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
 from websockets_app.messaging import transports
 from websockets_app.messaging.deadlines import send_deadline
+from websockets_app.messaging.endpoints import endpoint_of, resolve
 from websockets_app.messaging.results import (
     CloseResult,
     Failure,
@@ -27,7 +28,6 @@ from websockets_app.messaging.results import (
 from websockets_app.messaging.retry import Outcome
 
 if TYPE_CHECKING:
-    from websockets_app.fanout import FanoutBatch
     from websockets_app.models import ApiGateway, WebSocketSession, WebSocketSessionQuerySet
 
 
@@ -37,9 +37,6 @@ logger = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = MAX_MESSAGE_BYTES
 # Most closes in flight at once in close_connections_of (threads, each with a pooled boto3 connection).
 CLOSE_CONCURRENCY = 32
-# Failure codes for sessions that cannot be posted to at all.
-NO_API_GATEWAY = "NoApiGateway"
-NO_ENDPOINT = "NoEndpoint"
 
 
 def encode_payload(data: Any) -> bytes:
@@ -125,20 +122,6 @@ def broadcast(data: Any) -> SendResult:
     return send_to_queryset(WebSocketSession.objects.all(), data)
 
 
-def deliver_batch(batch: FanoutBatch, deadline: float | None = None) -> SendResult:
-    """Deliver one batch taken from the fan-out queue and mark its gone connections (the consumer's work)."""
-    started = time.perf_counter()
-    result = transports.deliver_concurrently(
-        batch.targets,
-        batch.payload,
-        send_deadline(ws_settings.SEND_TIMEOUT_SECONDS) if deadline is None else deadline,
-    )
-    mark_gone(result.gone)
-    result.duration = time.perf_counter() - started
-    _log(result)
-    return result
-
-
 def mark_gone(connection_ids: Sequence[str]) -> int:
     """Mark these connections disconnected; one UPDATE (split only past the database's parameter limit)."""
     from websockets_app.models import WebSocketSession
@@ -156,48 +139,23 @@ def mark_gone(connection_ids: Sequence[str]) -> int:
 def _send(
     rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway], body: bytes, started: float
 ) -> SendResult:
-    targets, result = _resolve(rows, gateways)
+    targets, result = resolve(rows, gateways)
     queue_url = ws_settings.FANOUT_QUEUE_URL
     if queue_url and len(targets) > ws_settings.FANOUT_THRESHOLD:
-        from websockets_app import fanout
+        from websockets_app.messaging.fanout import batches
 
-        result.batches, not_queued = fanout.enqueue(queue_url, targets, body)
+        result.batches, not_queued = batches.enqueue(queue_url, targets, body)
         result.queued = len(targets) - len(not_queued)
         result.failed.extend(not_queued)
     else:
         result.extend(transports.deliver(targets, body))
         mark_gone(result.gone)
     result.duration = time.perf_counter() - started
-    _log(result)
+    log_result(result)
     return result
 
 
-def _resolve(
-    rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway]
-) -> tuple[list[Target], SendResult]:
-    """Targets for the rows that can be posted to; a result holding failures for those that cannot."""
-    endpoints: dict[int, tuple[str, str] | str] = {}
-    for gateway_id, gateway in gateways.items():
-        try:
-            endpoints[gateway_id] = _endpoint_of(gateway)
-        except ValueError as exc:
-            endpoints[gateway_id] = str(exc)
-    targets: list[Target] = []
-    result = SendResult()
-    for connection_id, gateway_id in rows:
-        if gateway_id is None:
-            reason = "The session has no API Gateway, so there is no endpoint to post to."
-            result.failed.append(Failure(connection_id, NO_API_GATEWAY, reason))
-            continue
-        endpoint = endpoints.get(gateway_id, f"API Gateway {gateway_id} does not exist.")
-        if isinstance(endpoint, str):
-            result.failed.append(Failure(connection_id, NO_ENDPOINT, endpoint))
-        else:
-            targets.append(Target(connection_id, *endpoint))
-    return targets, result
-
-
-def _log(result: SendResult) -> None:
+def log_result(result: SendResult) -> None:
     if result.failed or result.unknown:
         codes = sorted({failure.code for failure in (*result.failed, *result.unknown)})
         logger.warning("Send finished with failures: %s (codes: %s).", result, ", ".join(codes))
@@ -251,7 +209,7 @@ def close_connections_of(user: Any) -> CloseResult:
         sessions = WebSocketSession.objects.filter(user=user)
     found = list(sessions.filter(connected=True).select_related("api_gateway"))
     gateways = {session.api_gateway_id: session.api_gateway for session in found if session.api_gateway_id}
-    targets, unreachable = _resolve(((s.connection_id, s.api_gateway_id) for s in found), gateways)
+    targets, unreachable = resolve(((s.connection_id, s.api_gateway_id) for s in found), gateways)
     closes = _close_each(targets)
     result = CloseResult(closed=closes.sent, gone=closes.gone, failed=[*unreachable.failed, *closes.failed])
     mark_gone([session.connection_id for session in found])
@@ -308,12 +266,6 @@ def _target_for(session: WebSocketSession) -> Target:
     if gateway is None:
         raise MessagingError(f"Session {session.connection_id!r} has no API Gateway, so it cannot be reached.")
     try:
-        return Target(session.connection_id, *_endpoint_of(gateway))
+        return Target(session.connection_id, *endpoint_of(gateway))
     except ValueError as exc:
         raise MessagingError(str(exc)) from exc
-
-
-def _endpoint_of(gateway: ApiGateway) -> tuple[str, str]:
-    """The gateway's Management API endpoint and signing region; ValueError when it has none."""
-    # The signing region for a configured local endpoint may be unknown; any region signs for it.
-    return gateway.management_endpoint_url, gateway.effective_region or "us-east-1"

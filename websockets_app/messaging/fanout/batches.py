@@ -1,6 +1,6 @@
 """Very large sends through SQS: the connection ids are split into batches, each an SQS message with the payload.
 
-A fan-out function (``infra/fanout.py``) consumes the queue and posts each batch concurrently, so a send to a
+A fan-out function (``fanout.consumer``) consumes the queue and posts each batch concurrently, so a send to a
 hundred thousand connections does not have to fit in the calling request. The message format is versioned:
 
     {"v": 1, "endpoint": "https://…/production", "region": "eu-west-1",
@@ -36,7 +36,7 @@ SQS_MAX_BYTES = 256 * 1024
 SQS_MAX_ENTRIES_PER_CALL = 10
 QUEUE_ERROR = "QueueError"
 _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
-# A signing region: what messaging._endpoint_of can produce (a gateway's region, or us-east-1).
+# A signing region: what endpoints.endpoint_of can produce (a gateway's region, or us-east-1).
 _SIGNING_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
 # How often the consumer may put the unreached part of a batch back on the queue before it gives up on it.
 MAX_REQUEUES = 5
