@@ -490,3 +490,83 @@ def test_messaging_imports_no_aws_library_until_a_send():
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "project.settings", "DJANGO_DEBUG": "1"},
     ).stdout
     assert output.strip() == "[]"
+
+
+# --- The package and the models ----------------------------------------------------------------------------
+
+
+def _function_local_imports(tree, module):
+    """(line, function) of every import of ``module`` made inside a function body."""
+    import ast
+
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(name == module or name.startswith(f"{module}.") for name in names):
+                found.append((node.lineno, function.name))
+    return found
+
+
+def test_the_send_package_imports_the_models_at_module_level_only():
+    import ast
+    from pathlib import Path
+
+    package = Path(messaging.__file__).parent
+    modules = sorted(package.rglob("*.py"))
+    assert len(modules) > 10
+    function_local = {}
+    top_level = []
+    for path in modules:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if found := _function_local_imports(tree, "websockets_app.models"):
+            function_local[str(path.relative_to(package))] = found
+        top_level += [
+            path.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module == "websockets_app.models"
+        ]
+    assert function_local == {}
+    assert {"api.py", "endpoints.py", "consumer.py"} <= set(top_level)
+
+
+def test_the_models_reach_the_send_package_only_through_their_hook():
+    import ast
+    from pathlib import Path
+
+    from websockets_app import models
+
+    tree = ast.parse(Path(models.__file__).read_text())
+    assert _function_local_imports(tree, "websockets_app.messaging") == []
+    mentions = [
+        function.name
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Constant) and node.value == "websockets_app.messaging"
+    ]
+    assert mentions == ["get_messaging"]
+    assert models.get_messaging() is messaging
+
+
+def test_the_model_methods_send_through_the_hook(make_session, monkeypatch):
+    from types import SimpleNamespace
+
+    from websockets_app import models
+
+    calls = []
+    fake = SimpleNamespace(
+        send_to_sessions=lambda sessions, data: calls.append(("sessions", list(sessions), data)) or "one",
+        send_to_queryset=lambda queryset, data: calls.append(("queryset", list(queryset), data)) or "many",
+    )
+    monkeypatch.setattr(models, "get_messaging", lambda: fake)
+    session = make_session(connection_id="c1")
+    assert session.send_message("hi") == "one"
+    assert WebSocketSession.objects.all().send_message("all") == "many"
+    assert calls == [("sessions", [session], "hi"), ("queryset", [session], "all")]

@@ -6,10 +6,11 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection as db_connection
+from django.db.models import QuerySet
 
 from websockets_app.conf import ws_settings
 from websockets_app.limits import MAX_MESSAGE_BYTES, describe_bytes
@@ -26,10 +27,7 @@ from websockets_app.messaging.results import (
     Target,
 )
 from websockets_app.messaging.retry import Outcome
-
-if TYPE_CHECKING:
-    from websockets_app.models import ApiGateway, WebSocketSession, WebSocketSessionQuerySet
-
+from websockets_app.models import ApiGateway, WebSocketSession, WebSocketSessionQuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +84,6 @@ def send_to_queryset(queryset: WebSocketSessionQuerySet, data: Any) -> SendResul
 
     Two queries fetch the connection ids and their gateways, whatever the number of rows.
     """
-    from websockets_app.models import ApiGateway
 
     started = time.perf_counter()
     body = encode_payload(data)
@@ -103,28 +100,24 @@ def send_to_queryset(queryset: WebSocketSessionQuerySet, data: Any) -> SendResul
 
 def send_to_channel(channel_name: str, data: Any) -> SendResult:
     """Send to every connected session in a channel."""
-    from websockets_app.models import WebSocketSession
 
     return send_to_queryset(WebSocketSession.objects.in_channel(channel_name), data)
 
 
 def send_to_user(user: Any, data: Any) -> SendResult:
     """Send to every connected session of a user (a user object or its primary key)."""
-    from websockets_app.models import WebSocketSession
 
     return send_to_queryset(WebSocketSession.objects.filter(user=user), data)
 
 
 def broadcast(data: Any) -> SendResult:
     """Send to every connected session."""
-    from websockets_app.models import WebSocketSession
 
     return send_to_queryset(WebSocketSession.objects.all(), data)
 
 
 def mark_gone(connection_ids: Sequence[str]) -> int:
     """Mark these connections disconnected; one UPDATE (split only past the database's parameter limit)."""
-    from websockets_app.models import WebSocketSession
 
     if not connection_ids:
         return 0
@@ -198,9 +191,6 @@ def close_connections_of(user: Any) -> CloseResult:
     one UPDATE marks every session found as disconnected, those AWS failed to close included, so that the
     message path refuses them from then on. AWS's refusals are logged and returned, never raised.
     """
-    from django.db.models import QuerySet
-
-    from websockets_app.models import WebSocketSession
 
     started = time.perf_counter()
     if isinstance(user, QuerySet):
@@ -251,7 +241,6 @@ def _close_each(targets: Sequence[Target]) -> SendResult:
 
 
 def _session_for(connection: WebSocketSession | str) -> WebSocketSession:
-    from websockets_app.models import WebSocketSession
 
     if isinstance(connection, WebSocketSession):
         return connection
