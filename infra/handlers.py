@@ -116,7 +116,8 @@ def _manage(event: Any) -> dict[str, Any]:
 
 def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch of fan-out sends -> posts to the Management API, answered with a partial batch response."""
-    from infra.fanout import handle_fanout_batch  # imports the senders: only fan-out containers pay for them
+    # Imports the senders: only fan-out containers pay for them.
+    from websockets_app.messaging.fanout.consumer import handle_fanout_batch
 
     with observability.invocation("fanout", context):
         return _run("fanout", context, lambda: handle_fanout_batch(event, context))

@@ -109,7 +109,7 @@ def make_session(db, gateway) -> Callable[..., WebSocketSession]:
 @pytest.fixture
 def aws_credentials(monkeypatch):
     """Fake credentials from the environment only; no config files, no instance metadata, fresh clients."""
-    from websockets_app import aws
+    from websockets_app.messaging import aws_clients
 
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         monkeypatch.delenv(name, raising=False)
@@ -118,24 +118,24 @@ def aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    aws.reset()
+    aws_clients.reset()
     yield
-    aws.reset()
+    aws_clients.reset()
 
 
 @pytest.fixture
 def fast_backoff(monkeypatch):
     """Retries without real waiting: the backoff schedule is tested on its own."""
-    from websockets_app import delivery
+    from websockets_app.messaging import retry
 
-    monkeypatch.setattr(delivery, "BACKOFF_BASE_SECONDS", 0.0005)
+    monkeypatch.setattr(retry, "BACKOFF_BASE_SECONDS", 0.0005)
 
 
 @pytest.fixture
 def management_stub(settings, aws_credentials, fast_backoff):
     """A Management API stub on 127.0.0.1 that records every request; the app posts to it."""
     from tests.bench.stub import ManagementApiStub, StubThread
-    from websockets_app import concurrent_sender
+    from websockets_app.messaging.transports import concurrent
 
     with StubThread(ManagementApiStub(record_requests=True)) as running:
         settings.WEBSOCKETS = {
@@ -145,7 +145,7 @@ def management_stub(settings, aws_credentials, fast_backoff):
             "SEND_MAX_ATTEMPTS": 3,
         }
         yield running
-        concurrent_sender.shutdown()
+        concurrent.shutdown()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ class RecordingInvoker:
 @contextmanager
 def gateway_for_tests(settings: Any, invoker: Invoker | None = None, **config: Any) -> Iterator[GatewayThread]:
     """A gateway on free ports whose Management API is the one the app's settings name."""
-    from websockets_app import concurrent_sender
+    from websockets_app.messaging.transports import concurrent
 
     recorder = RecordingInvoker(invoker if invoker is not None else InProcessInvoker(workers=4))
     config.setdefault("http_port", 0)
@@ -49,4 +49,4 @@ def gateway_for_tests(settings: Any, invoker: Invoker | None = None, **config: A
         try:
             yield running
         finally:
-            concurrent_sender.shutdown()
+            concurrent.shutdown()

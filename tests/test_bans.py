@@ -251,7 +251,7 @@ def test_closing_many_stalled_connections_ends_by_one_deadline(
     """The closes share the deadline of the call, whatever the pool's width: not one deadline per wave of closes."""
     from websockets_app import messaging
 
-    monkeypatch.setattr(messaging, "CLOSE_CONCURRENCY", 4)
+    monkeypatch.setattr(messaging.api, "CLOSE_CONCURRENCY", 4)
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "SEND_TIMEOUT_SECONDS": 0.5}
     ids = [f"stall-{n}=" for n in range(12)]  # three waves of four
     connections(make_session, ada, *ids)

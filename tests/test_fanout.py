@@ -8,11 +8,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from infra import fanout as infra_fanout
-from infra.fanout import handle_fanout_batch
-from websockets_app import aws, fanout
-from websockets_app.delivery import Target
-from websockets_app.fanout import FanoutFormatError, decode_message, split_into_messages
+from websockets_app.messaging import aws_clients, fanout
+from websockets_app.messaging.fanout.batches import FanoutFormatError, decode_message, split_into_messages
+from websockets_app.messaging.fanout.consumer import handle_fanout_batch
+from websockets_app.messaging.results import Target
 from websockets_app.models import WebSocketSession
 
 REGION = "eu-west-1"
@@ -107,7 +106,7 @@ def test_a_queue_that_refuses_is_reported_per_connection(fanout_settings, make_s
 def test_entries_sqs_rejects_are_reported_with_their_connections(settings, aws_credentials):
     settings.WEBSOCKETS = {"FANOUT_BATCH_SIZE": 2}
     targets = [Target(f"c{n}", "https://e.test/s", REGION) for n in range(4)]  # two messages, one call
-    with Stubber(aws.client("sqs", REGION)) as stubber:
+    with Stubber(aws_clients.client("sqs", REGION)) as stubber:
         stubber.add_response(
             "send_message_batch",
             {
@@ -115,7 +114,9 @@ def test_entries_sqs_rejects_are_reported_with_their_connections(settings, aws_c
                 "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError", "Message": "try later"}],
             },
         )
-        queued, failed = fanout.enqueue("https://sqs.eu-west-1.amazonaws.com/123456789012/fanout", targets, b"x")
+        queued, failed = fanout.batches.enqueue(
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/fanout", targets, b"x"
+        )
         stubber.assert_no_pending_responses()
     assert queued == 1
     assert [(f.connection_id, f.code, f.message) for f in failed] == [
@@ -153,16 +154,16 @@ def test_the_payload_round_trips_exactly(body, encoding):
 def test_every_message_and_every_batch_call_fits_in_sqs(body):
     targets = [Target(f"{n:0128d}", "https://e.test/s", REGION) for n in range(3000)]
     messages = list(split_into_messages(targets, body, 1000))
-    assert all(len(text.encode()) <= fanout.SQS_MAX_BYTES for _, text in messages)
+    assert all(len(text.encode()) <= fanout.batches.SQS_MAX_BYTES for _, text in messages)
     assert [cid for ids, _ in messages for cid in ids] == [t.connection_id for t in targets]
-    for call in fanout._group_for_calls(messages):
+    for call in fanout.batches._group_for_calls(messages):
         assert len(call) <= 10
-        assert sum(len(text.encode()) for _, text in call) <= fanout.SQS_MAX_BYTES
+        assert sum(len(text.encode()) for _, text in call) <= fanout.batches.SQS_MAX_BYTES
 
 
 def test_small_messages_share_batch_calls_of_ten():
     targets = [Target(f"c{n}", "https://e.test/s", REGION) for n in range(25)]
-    calls = list(fanout._group_for_calls(list(split_into_messages(targets, b"x", 1))))
+    calls = list(fanout.batches._group_for_calls(list(split_into_messages(targets, b"x", 1))))
     assert [len(call) for call in calls] == [10, 10, 5]
 
 
@@ -202,8 +203,8 @@ def test_malformed_messages_are_refused(text):
 
 def test_queue_region_comes_from_the_url(settings):
     settings.WEBSOCKETS = {"AWS_REGION": "ap-south-1"}
-    assert fanout.queue_region("https://sqs.us-west-2.amazonaws.com/1/q") == "us-west-2"
-    assert fanout.queue_region("http://localhost:4566/000000000000/q") == "ap-south-1"
+    assert fanout.batches.queue_region("https://sqs.us-west-2.amazonaws.com/1/q") == "us-west-2"
+    assert fanout.batches.queue_region("http://localhost:4566/000000000000/q") == "ap-south-1"
 
 
 # --- The consumer --------------------------------------------------------------------------------------------
@@ -276,7 +277,7 @@ def throttled_batch(management_stub, ids, requeues=0):
 def test_the_unreached_part_of_a_partly_delivered_record_is_queued_again(
     fanout_settings, management_stub, caplog, monkeypatch
 ):
-    monkeypatch.setattr(infra_fanout, "requeue_delay", lambda requeues: 0)  # visible at once, for the test
+    monkeypatch.setattr(fanout.consumer, "requeue_delay", lambda requeues: 0)  # visible at once, for the test
     management_stub.stub.throttle_times = 100  # throttled beyond SEND_MAX_ATTEMPTS
     queue_url = fanout_settings.WEBSOCKETS["FANOUT_QUEUE_URL"]
     event = {"Records": [{"messageId": "partly", "body": throttled_batch(management_stub, ["live-1", "throttle-2"])}]}
@@ -291,7 +292,7 @@ def test_the_unreached_part_of_a_partly_delivered_record_is_queued_again(
 
 
 def test_a_batch_queued_again_too_often_is_given_up_and_logged(fanout_settings, management_stub, caplog):
-    from websockets_app.fanout import MAX_REQUEUES
+    from websockets_app.messaging.fanout.batches import MAX_REQUEUES
 
     management_stub.stub.throttle_times = 100
     body = throttled_batch(management_stub, ["live-1", "throttle-2"], requeues=MAX_REQUEUES)
@@ -303,8 +304,8 @@ def test_a_batch_queued_again_too_often_is_given_up_and_logged(fanout_settings, 
 
 
 def test_batches_put_back_wait_longer_each_time_within_what_sqs_allows():
-    assert [infra_fanout.requeue_delay(n) for n in range(6)] == [5, 10, 20, 40, 80, 160]
-    assert infra_fanout.requeue_delay(20) == 900
+    assert [fanout.consumer.requeue_delay(n) for n in range(6)] == [5, 10, 20, 40, 80, 160]
+    assert fanout.consumer.requeue_delay(20) == 900
 
 
 @pytest.mark.parametrize("requeues", [-1, True, "1", 99])

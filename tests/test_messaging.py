@@ -12,8 +12,7 @@ from moto import mock_aws
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from websockets_app import management_api, messaging
-from websockets_app.delivery import Failure
+from websockets_app import messaging
 from websockets_app.messaging import (
     MAX_PAYLOAD_BYTES,
     ManagementApiError,
@@ -26,6 +25,8 @@ from websockets_app.messaging import (
     send_to_channel,
     send_to_user,
 )
+from websockets_app.messaging.results import Failure
+from websockets_app.messaging.transports import boto
 from websockets_app.models import ApiGateway, WebSocketSession
 
 ENDPOINT = "https://abc123.execute-api.eu-west-1.amazonaws.com/production"
@@ -40,7 +41,7 @@ def connected(connection_id):
 
 
 def stub_client():
-    return Stubber(management_api.client_for(ENDPOINT, "eu-west-1"))
+    return Stubber(boto.client_for(ENDPOINT, "eu-west-1"))
 
 
 # --- Encoding ----------------------------------------------------------------------------------------------
@@ -237,11 +238,11 @@ def test_the_posts_carry_a_valid_sigv4_signature(management_stub, make_session, 
 
 
 def test_connection_ids_are_encoded_in_the_url_as_boto3_encodes_them(management_stub):
-    from websockets_app import aws
-    from websockets_app.delivery import Target
+    from websockets_app.messaging import aws_clients
+    from websockets_app.messaging.results import Target
 
     odd_id = "a+b/c= d"
-    aws.client(management_api.SERVICE, "eu-west-1", management_stub.url).post_to_connection(
+    aws_clients.client(boto.SERVICE, "eu-west-1", management_stub.url).post_to_connection(
         ConnectionId=odd_id, Data=b"1"
     )
     messaging.deliver([Target(odd_id, management_stub.url, "eu-west-1")] * 2, b"2")  # two: the concurrent path
@@ -250,14 +251,14 @@ def test_connection_ids_are_encoded_in_the_url_as_boto3_encodes_them(management_
 
 
 def test_sessions_and_connections_are_reused_across_sends(management_stub, make_session):
-    from websockets_app import concurrent_sender
+    from websockets_app.messaging.transports import concurrent
 
     for n in range(6):
         make_session(connection_id=f"live-{n}")
     WebSocketSession.objects.send_message("one")
-    [(_, first_session)] = concurrent_sender._sender_loop().sessions.values()
+    [(_, first_session)] = concurrent._sender_loop().sessions.values()
     WebSocketSession.objects.send_message("two")
-    [(_, second_session)] = concurrent_sender._sender_loop().sessions.values()
+    [(_, second_session)] = concurrent._sender_loop().sessions.values()
     assert first_session is second_session
     assert management_stub.stub.counts["connections_opened"] <= 6  # not 12: the pool kept them open
     assert all(bodies == [b"one", b"two"] for bodies in management_stub.stub.delivered.values())
@@ -266,30 +267,31 @@ def test_sessions_and_connections_are_reused_across_sends(management_stub, make_
 def test_the_sender_works_from_a_thread_that_runs_an_event_loop(management_stub):
     import asyncio
 
-    from websockets_app.delivery import Target
+    from websockets_app.messaging.results import Target
 
     targets = [Target(f"live-{n}", management_stub.url, "eu-west-1") for n in range(3)]
 
     async def inside_a_running_loop():
         return messaging.deliver(targets, b"from async")
 
-    delivery = asyncio.run(inside_a_running_loop())
-    assert sorted(delivery.sent) == ["live-0", "live-1", "live-2"]
+    result = asyncio.run(inside_a_running_loop())
+    assert sorted(result.sent) == ["live-0", "live-1", "live-2"]
 
 
 def test_a_forked_process_gets_its_own_loop_and_clients(management_stub, monkeypatch):
     import os
 
-    from websockets_app import aws, concurrent_sender
+    from websockets_app.messaging import aws_clients
+    from websockets_app.messaging.transports import concurrent
 
-    parent_loop = concurrent_sender._sender_loop()
-    parent_client = aws.client(management_api.SERVICE, "eu-west-1", management_stub.url)
+    parent_loop = concurrent._sender_loop()
+    parent_client = aws_clients.client(boto.SERVICE, "eu-west-1", management_stub.url)
     real_pid = os.getpid()
     monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)
-    child_loop = concurrent_sender._sender_loop()
+    child_loop = concurrent._sender_loop()
     assert child_loop is not parent_loop
     assert child_loop.loop is not parent_loop.loop
-    assert aws.client(management_api.SERVICE, "eu-west-1", management_stub.url) is not parent_client
+    assert aws_clients.client(boto.SERVICE, "eu-west-1", management_stub.url) is not parent_client
     monkeypatch.undo()
     child_loop.run(child_loop.close_sessions())
     child_loop.loop.call_soon_threadsafe(child_loop.loop.stop)
@@ -325,7 +327,7 @@ def test_a_queryset_sends_each_row_through_its_own_gateway(management_stub, make
 def test_a_multi_gateway_queryset_through_boto3_lands_in_each_region(
     aws_credentials, make_gateway, make_session, monkeypatch
 ):
-    monkeypatch.setattr(messaging, "BOTO3_MAX_TARGETS", 10)
+    monkeypatch.setattr(messaging.transports, "BOTO3_MAX_TARGETS", 10)
     eu = make_gateway(api_id="euapi", region="eu-west-1")
     us = make_gateway(api_id="usapi", region="us-east-1")
     make_session(connection_id="e1", api_gateway=eu)
@@ -372,11 +374,11 @@ def test_orphan_sessions_fail_without_stopping_the_rest(management_stub, make_se
 
 
 def test_without_credentials_every_post_fails_clearly(management_stub, make_session, monkeypatch):
-    from websockets_app import aws
+    from websockets_app.messaging import aws_clients
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    aws.reset()
+    aws_clients.reset()
     make_session(connection_id="live-1")
     make_session(connection_id="live-2")
     result = WebSocketSession.objects.send_message("x")
@@ -466,7 +468,16 @@ def test_messaging_imports_no_aws_library_until_a_send():
     import sys
 
     # (The logging formatter imports botocore's tiny top-level package for its user agent; nothing more.)
-    heavy = ("boto3", "botocore.session", "botocore.client", "botocore.auth", "aiohttp", "websockets_app.aws")
+    heavy = (
+        "boto3",
+        "botocore.session",
+        "botocore.client",
+        "botocore.auth",
+        "aiohttp",
+        "websockets_app.messaging.aws_clients",
+        "websockets_app.messaging.transports.boto",
+        "websockets_app.messaging.transports.concurrent",
+    )
     code = (
         "import django, sys; django.setup(); import websockets_app.messaging, websockets_app.models; "
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
@@ -479,3 +490,83 @@ def test_messaging_imports_no_aws_library_until_a_send():
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "project.settings", "DJANGO_DEBUG": "1"},
     ).stdout
     assert output.strip() == "[]"
+
+
+# --- The package and the models ----------------------------------------------------------------------------
+
+
+def _function_local_imports(tree, module):
+    """(line, function) of every import of ``module`` made inside a function body."""
+    import ast
+
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(name == module or name.startswith(f"{module}.") for name in names):
+                found.append((node.lineno, function.name))
+    return found
+
+
+def test_the_send_package_imports_the_models_at_module_level_only():
+    import ast
+    from pathlib import Path
+
+    package = Path(messaging.__file__).parent
+    modules = sorted(package.rglob("*.py"))
+    assert len(modules) > 10
+    function_local = {}
+    top_level = []
+    for path in modules:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if found := _function_local_imports(tree, "websockets_app.models"):
+            function_local[str(path.relative_to(package))] = found
+        top_level += [
+            path.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module == "websockets_app.models"
+        ]
+    assert function_local == {}
+    assert {"api.py", "endpoints.py", "consumer.py"} <= set(top_level)
+
+
+def test_the_models_reach_the_send_package_only_through_their_hook():
+    import ast
+    from pathlib import Path
+
+    from websockets_app import models
+
+    tree = ast.parse(Path(models.__file__).read_text())
+    assert _function_local_imports(tree, "websockets_app.messaging") == []
+    mentions = [
+        function.name
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Constant) and node.value == "websockets_app.messaging"
+    ]
+    assert mentions == ["get_messaging"]
+    assert models.get_messaging() is messaging
+
+
+def test_the_model_methods_send_through_the_hook(make_session, monkeypatch):
+    from types import SimpleNamespace
+
+    from websockets_app import models
+
+    calls = []
+    fake = SimpleNamespace(
+        send_to_sessions=lambda sessions, data: calls.append(("sessions", list(sessions), data)) or "one",
+        send_to_queryset=lambda queryset, data: calls.append(("queryset", list(queryset), data)) or "many",
+    )
+    monkeypatch.setattr(models, "get_messaging", lambda: fake)
+    session = make_session(connection_id="c1")
+    assert session.send_message("hi") == "one"
+    assert WebSocketSession.objects.all().send_message("all") == "many"
+    assert calls == [("sessions", [session], "hi"), ("queryset", [session], "all")]

@@ -13,11 +13,10 @@ from django.utils import timezone
 
 from project.wsgi import application
 from tests.events import API_ID, DOMAIN, STAGE, message_event
-from websockets_app import replay
 from websockets_app.aws_lambda import make_websocket_handler
 from websockets_app.checks import check_replay_settings
 from websockets_app.limits import MAX_MESSAGE_BYTES
-from websockets_app.messaging import PayloadError, send_to_channel
+from websockets_app.messaging import PayloadError, replay, send_to_channel
 from websockets_app.models import ApiGateway, ChannelMessage, ChannelSequence, WebSocketSession
 
 # The app's own Lambda handler, as any project builds it (infra.handlers adds only wiring around it).

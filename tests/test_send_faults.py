@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from infra.fanout import handle_fanout_batch
 from tests.bench.stub import ManagementApiStub, StubThread
-from websockets_app import concurrent_sender, management_api
-from websockets_app.delivery import Target
 from websockets_app.messaging import send_to_channel
+from websockets_app.messaging.fanout.consumer import handle_fanout_batch
+from websockets_app.messaging.results import Target
+from websockets_app.messaging.transports import boto, concurrent
 from websockets_app.models import WebSocketSession
 
 REGION = "eu-west-1"
@@ -88,7 +88,7 @@ def test_a_record_for_a_known_gateway_is_accepted_with_one_query(
     settings.WEBSOCKETS = {**settings.WEBSOCKETS, "MANAGEMENT_ENDPOINT_URL": None}
     gateway = make_gateway(api_id="zzz999", region=REGION)
     known = f"https://zzz999.execute-api.{REGION}.amazonaws.com/{gateway.stage_name}"
-    from infra import fanout as consumer
+    from websockets_app.messaging.fanout import consumer
 
     with django_assert_num_queries(1):
         endpoints = consumer.KnownEndpoints()
@@ -212,7 +212,7 @@ def faulty_stub(settings, aws_credentials, fast_backoff):
             "SEND_TIMEOUT_SECONDS": 1.5,
         }
         yield running
-        concurrent_sender.shutdown()
+        concurrent.shutdown()
 
 
 # One target goes through boto3 in the calling thread, more through the concurrent sender.
@@ -235,9 +235,9 @@ def test_a_send_ends_at_its_deadline_and_reports_what_was_cut_off(faulty_stub, m
 def test_targets_never_started_before_the_deadline_fail_with_their_own_code(faulty_stub):
     targets = [Target(f"stall-{n}", faulty_stub.url, REGION) for n in range(2)]
     targets += [Target(f"live-{n}", faulty_stub.url, REGION) for n in range(3)]
-    delivery = concurrent_sender.deliver(targets, b"x", concurrency=2, max_attempts=3, deadline=time.monotonic() + 0.5)
-    assert sorted(f.connection_id for f in delivery.unknown) == ["stall-0", "stall-1"]
-    assert sorted((f.connection_id, f.code) for f in delivery.failed) == [
+    result = concurrent.deliver(targets, b"x", concurrency=2, max_attempts=3, deadline=time.monotonic() + 0.5)
+    assert sorted(f.connection_id for f in result.unknown) == ["stall-0", "stall-1"]
+    assert sorted((f.connection_id, f.code) for f in result.failed) == [
         (f"live-{n}", DEADLINE_EXCEEDED) for n in range(3)
     ]
     assert "live-0" not in faulty_stub.stub.delivered
@@ -258,7 +258,7 @@ def test_the_fanout_consumer_stops_before_the_lambda_does(faulty_stub, settings,
 def test_huge_error_bodies_are_read_only_up_to_a_bound(faulty_stub, make_session, count):
     for n in range(count):
         make_session(connection_id=f"huge-{n}")
-    management_api.client_for(faulty_stub.url, REGION)  # clients and sessions exist before measuring
+    boto.client_for(faulty_stub.url, REGION)  # clients and sessions exist before measuring
     WebSocketSession.objects.filter(connection_id__startswith="nobody").send_message("warm")
     tracemalloc.start()
     try:
@@ -367,7 +367,7 @@ def test_valid_send_timeouts_pass(settings, value):
 
 
 def test_the_deadline_never_passes_the_lambda_invocations_end():
-    from websockets_app.delivery import LAMBDA_MARGIN_SECONDS, lambda_context, send_deadline
+    from websockets_app.messaging.deadlines import LAMBDA_MARGIN_SECONDS, lambda_context, send_deadline
 
     now = time.monotonic()
     assert send_deadline(10) == pytest.approx(now + 10, abs=0.1)
@@ -385,7 +385,7 @@ def test_the_deadline_never_passes_the_lambda_invocations_end():
 def test_a_send_made_inside_an_entry_point_ends_before_the_invocation_does(entry_point, monkeypatch):
     from infra import handlers
     from infra.invoke import LocalContext
-    from websockets_app.delivery import LAMBDA_MARGIN_SECONDS, send_deadline
+    from websockets_app.messaging.deadlines import LAMBDA_MARGIN_SECONDS, send_deadline
 
     seen: list[float] = []
 

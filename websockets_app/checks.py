@@ -358,8 +358,8 @@ def check_view_legacy_attributes(app_configs: Any = None, **kwargs: Any) -> list
     return sorted(messages, key=lambda message: message.msg)
 
 
-# Replay and presence settings (websockets_app.replay, websockets_app.presence): bound, so a typo cannot make a
-# channel's history or a resume's answer unbounded.
+# Replay and presence settings (websockets_app.messaging.replay, websockets_app.presence): bound, so a typo cannot
+# make a channel's history or a resume's answer unbounded.
 REPLAY_SETTING_BOUNDS: dict[str, tuple[int, int]] = {
     "REPLAY_HISTORY_LENGTH": (1, 100_000),
     "REPLAY_HISTORY_MAX_AGE_SECONDS": (60, 30 * 86400),

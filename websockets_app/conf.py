@@ -81,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "FANOUT_THRESHOLD": 5000,
     # Most connection ids per queue message (fewer when the payload is large: a message stays under 256 KiB).
     "FANOUT_BATCH_SIZE": 1000,
-    # Channels that survive reconnects (websockets_app.replay, docs/replay.md). Each channel keeps its newest
+    # Channels that survive reconnects (websockets_app.messaging.replay, docs/replay.md). Each channel keeps its newest
     # REPLAY_HISTORY_LENGTH replayable messages, none older than REPLAY_HISTORY_MAX_AGE_SECONDS; older ones are
     # never replayed and are deleted by trimChannelHistory (the "history" cleanup job).
     "REPLAY_HISTORY_LENGTH": 500,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import secrets
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -38,6 +40,16 @@ if TYPE_CHECKING:
     from websockets_app.messaging import SendResult
 
 DEFAULT_STAGE_NAME = "production"
+
+
+def get_messaging() -> ModuleType:
+    """The send package, ``websockets_app.messaging``, imported on first use; every model method that sends goes
+    through here.
+
+    The package reads these models at its top (sessions and their gateways), so this is the one place the way back
+    is taken, at call time: were models to import it at their top, each module would see the other half-imported.
+    """
+    return importlib.import_module("websockets_app.messaging")
 
 
 class IntegrationType(models.TextChoices):
@@ -318,9 +330,8 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
 
     def send_message(self, data: Any) -> SendResult:
         """Send ``data`` to the connected rows of this queryset (see ``websockets_app.messaging``)."""
-        from websockets_app.messaging import send_to_queryset
-
-        return send_to_queryset(self, data)
+        result: SendResult = get_messaging().send_to_queryset(self, data)
+        return result
 
 
 class WebSocketSession(models.Model):
@@ -346,7 +357,8 @@ class WebSocketSession(models.Model):
     # checked and written by the UPDATE that counts a message (websockets_app.message_queries).
     message_window_start = models.DateTimeField(null=True, blank=True, editable=False)
     message_window_count = models.PositiveIntegerField(default=0, editable=False)
-    # Resumes this connection has asked for (websockets_app.replay); one conditional UPDATE counts and limits them.
+    # Resumes this connection has asked for (websockets_app.messaging.replay); one conditional UPDATE counts and
+    # limits them.
     resume_count = models.PositiveIntegerField(default=0, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
@@ -366,9 +378,8 @@ class WebSocketSession(models.Model):
 
     def send_message(self, data: Any) -> SendResult:
         """Send ``data`` to this connection (see ``websockets_app.messaging``); a gone one is marked disconnected."""
-        from websockets_app.messaging import send_to_sessions
-
-        return send_to_sessions([self], data)
+        result: SendResult = get_messaging().send_to_sessions([self], data)
+        return result
 
 
 class WebSocketTokenQuerySet(models.QuerySet["WebSocketToken"]):

@@ -138,7 +138,7 @@ class WebSocketView(View):
     MAX_CHANNEL_NAME_LENGTH: ClassVar[int | None] = None
 
     # Channels that survive reconnects (docs/replay.md). True: {"action": "resume", "since": n} may be selected,
-    # and posts this connection's channel's messages after n (websockets_app.replay).
+    # and posts this connection's channel's messages after n (websockets_app.messaging.replay).
     replay_channels: ClassVar[bool] = False
     # True: presence join/leave notices go to the channel on a user's first/last connection to it, and
     # {"action": "presence"} may be selected, answered with who is there (websockets_app.presence).
@@ -338,7 +338,7 @@ class WebSocketView(View):
 
     def resume(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         """``{"action": "resume", "since": n}``: post the channel's messages after n, or a gap notice."""
-        from websockets_app import replay
+        from websockets_app.messaging import replay
 
         session = self._session_in_channel()
         try:

@@ -16,8 +16,8 @@ from django.views.generic import FormView, TemplateView
 
 from project.chat.models import TEXT_MAX_LENGTH, ChatMessage
 from websockets_app.conf import ws_settings
+from websockets_app.messaging.replay import last_seq
 from websockets_app.mixins import WebSocketContextMixin
-from websockets_app.replay import last_seq
 from websockets_app.validators import CHANNEL_NAME_COLUMN_LENGTH
 
 LOBBY = "lobby"

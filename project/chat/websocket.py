@@ -1,7 +1,7 @@
 """The chat's WebSocket actions, mixed into the site's WebSocketView (project/websocket.py).
 
     {"action": "send", "text": "hello"}   stored, then sent as chat.message to every connection in the room,
-                                          numbered and kept for replay (websockets_app.replay)
+                                          numbered and kept for replay (websockets_app.messaging.replay)
     {"action": "history"}                 answered with chat.history: the room's latest messages
     {"action": "resume", "since": n}      the room's messages after n, replayed (built into WebSocketView)
     {"action": "presence"}                who is in the room; joins and leaves are announced to the room

@@ -21,7 +21,7 @@ def prebuilt_requests(url: str, connection_ids: list[str], body: bytes) -> list[
     """One complete HTTP/1.1 POST per id, signed as the sender signs them (SigV4, the same headers)."""
     from types import SimpleNamespace
 
-    from websockets_app.sigv4 import ConnectionSigner
+    from websockets_app.messaging.transports.sigv4 import ConnectionSigner
 
     credentials = SimpleNamespace(access_key="bench", secret_key="bench", token="")
     signer = ConnectionSigner(url, "eu-west-1", credentials, hashlib.sha256(body).hexdigest())

@@ -331,20 +331,21 @@ def _connections_kept() -> Iterator[None]:
 def _fake_aws_environment() -> Iterator[None]:
     """Fake credentials for the process while the client is open, with the app's cached AWS clients dropped on
     the way in and out, so nothing signs with real credentials and no client outlives its endpoint."""
-    from websockets_app import aws, concurrent_sender
+    from websockets_app.messaging import aws_clients
+    from websockets_app.messaging.transports import concurrent
 
     saved = {name: os.environ.get(name) for name in (*_AWS_ENVIRONMENT, *_AWS_UNSET)}
     os.environ.update(_AWS_ENVIRONMENT)
     for name in _AWS_UNSET:
         os.environ.pop(name, None)
-    aws.reset()
+    aws_clients.reset()
     try:
         yield
     finally:
-        concurrent_sender.shutdown()
+        concurrent.shutdown()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        aws.reset()
+        aws_clients.reset()

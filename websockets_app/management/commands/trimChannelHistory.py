@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from websockets_app.replay import trim
+from websockets_app.messaging.replay import trim
 
 
 class Command(BaseCommand):

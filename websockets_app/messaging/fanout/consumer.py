@@ -1,4 +1,4 @@
-"""The fan-out consumer: an SQS event of connection-id batches (see ``websockets_app.fanout``) -> posts.
+"""The fan-out consumer: an SQS event of connection-id batches (see ``fanout.batches``) -> posts.
 
 Each record is one batch, posted concurrently, and handled on its own: nothing one record holds can make the
 handler raise or stop the others. The answer is SQS's partial batch response, built for at most once delivery:
@@ -28,9 +28,19 @@ import time
 from typing import Any
 
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import Target, lambda_context, send_deadline
-from websockets_app.fanout import MAX_REQUEUES, FanoutBatch, FanoutFormatError, decode_message, enqueue
-from websockets_app.messaging import SendResult, deliver_batch
+from websockets_app.messaging import transports
+from websockets_app.messaging.api import log_result, mark_gone
+from websockets_app.messaging.deadlines import lambda_context, send_deadline
+from websockets_app.messaging.endpoints import endpoint_of
+from websockets_app.messaging.fanout.batches import (
+    MAX_REQUEUES,
+    FanoutBatch,
+    FanoutFormatError,
+    decode_message,
+    enqueue,
+)
+from websockets_app.messaging.results import SendResult, Target
+from websockets_app.models import ApiGateway
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +60,20 @@ class KnownEndpoints:
 
     @staticmethod
     def _load() -> set[tuple[str, str]]:
-        from websockets_app.messaging import _endpoint_of
-        from websockets_app.models import ApiGateway
-
         known: set[tuple[str, str]] = set()
         for gateway in ApiGateway.objects.exclude(api_id="").only("api_id", "region", "stage_name", "api_name"):
             try:
-                known.add(_endpoint_of(gateway))
+                known.add(endpoint_of(gateway))
             except ValueError:  # no region known: nothing can be posted through it
                 continue
         return known
 
 
-class _Retry(Exception):
+class _HandBack(Exception):
     """The record should come back from SQS: nothing in it was sent."""
 
 
-def handle_fanout_batch(event: dict, context: Any) -> dict:
+def handle_fanout_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS event -> ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``. Never raises."""
     records = event.get("Records") if isinstance(event, dict) else None
     failed_ids: list[str] = []
@@ -79,7 +86,7 @@ def handle_fanout_batch(event: dict, context: Any) -> dict:
                 continue
             try:
                 _handle_record(record, message_id, endpoints)
-            except _Retry:
+            except _HandBack:
                 failed_ids.append(message_id)
             except Exception:
                 # Posts may have gone out before this: handing the record back could deliver twice.
@@ -87,7 +94,7 @@ def handle_fanout_batch(event: dict, context: Any) -> dict:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed_ids]}
 
 
-def _handle_record(record: dict, message_id: str, endpoints: KnownEndpoints) -> None:
+def _handle_record(record: dict[str, Any], message_id: str, endpoints: KnownEndpoints) -> None:
     try:
         batch = decode_message(record.get("body", ""))
     except FanoutFormatError as exc:
@@ -97,7 +104,7 @@ def _handle_record(record: dict, message_id: str, endpoints: KnownEndpoints) -> 
         allowed = endpoints.allows(batch.endpoint, batch.region)
     except Exception as exc:  # the database cannot say: nothing was sent, so SQS may bring it back later
         logger.error("Fan-out message %s: the known endpoints cannot be read (%s).", message_id, type(exc).__name__)
-        raise _Retry from exc
+        raise _HandBack from exc
     if not allowed:
         logger.error(
             "Fan-out message %s names an endpoint that is not one of this project's gateways (%.100r, %s); "
@@ -109,9 +116,23 @@ def _handle_record(record: dict, message_id: str, endpoints: KnownEndpoints) -> 
         return
     deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
     if deadline <= time.monotonic():  # the invocation is about to end: SQS brings the record back
-        raise _Retry
+        raise _HandBack
     result = deliver_batch(batch, deadline)
     _settle(message_id, batch, result)
+
+
+def deliver_batch(batch: FanoutBatch, deadline: float | None = None) -> SendResult:
+    """Deliver one batch taken from the fan-out queue and mark its gone connections (the consumer's work)."""
+    started = time.perf_counter()
+    result = transports.deliver_concurrently(
+        batch.targets,
+        batch.payload,
+        send_deadline(ws_settings.SEND_TIMEOUT_SECONDS) if deadline is None else deadline,
+    )
+    mark_gone(result.gone)
+    result.duration = time.perf_counter() - started
+    log_result(result)
+    return result
 
 
 def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
@@ -127,7 +148,7 @@ def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
             len(batch.connection_ids),
             codes,
         )
-        raise _Retry
+        raise _HandBack
     unreached = [failure.connection_id for failure in result.failed if failure.retryable]
     lost = len(result.failed) - len(unreached)
     if unreached:
@@ -145,7 +166,7 @@ def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
 def requeue_delay(requeues: int) -> int:
     """Seconds SQS holds a batch put back for the ``requeues``-th time: throttling that outlasted the retries needs
     time, not haste (5, 10, 20, 40, 80 s; SQS allows at most 900)."""
-    return min(900, 5 * 2**requeues)
+    return int(min(900, 5 * 2**requeues))
 
 
 def _requeue(message_id: str, batch: FanoutBatch, connection_ids: list[str]) -> int:

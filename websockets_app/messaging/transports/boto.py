@@ -1,15 +1,16 @@
-"""The Management API through boto3: posts to a few connections, closing a connection and asking about one.
+"""The Management API through botocore: posts to a few connections, closing a connection and asking about one.
 
 Used where one request at a time is all there is (a view replying to its own connection, ``close``, ``info``).
-Sends to many connections go through ``concurrent_sender`` instead, which costs a tenth of the CPU per post.
+Sends to many connections go through ``transports.concurrent`` instead, which costs a tenth of the CPU per post.
 
 botocore has per-read timeouts only, and reads every answer whole. The client's HTTP session is therefore
 ``BoundedSession``: a call made under ``_deadline`` has its socket shut down when the deadline passes (a server
 trickling an answer cannot hold it longer), and answers are read up to ``MAX_ERROR_BODY_BYTES``.
 
-At most once: a call is tried again only when no connection could be made or the answer was a 429. A connection
-lost after the request went out (botocore's ``ConnectionClosedError``), a read timeout or the deadline leave a
-post ``unknown``; urllib3 is given no retries of its own (``Retry(False)``).
+At most once: what botocore reports is sorted by ``retry.judge``, which tries a call again only when no
+connection could be made or the answer was throttling. A connection lost after the request went out (botocore's
+``ConnectionClosedError``), a read timeout or the deadline leave a post ``unknown``; urllib3 is given no retries of
+its own (``Retry(False)``).
 """
 
 from __future__ import annotations
@@ -25,29 +26,19 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from websockets_app import aws
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import (
-    CONNECTION_ERROR,
-    CONNECTION_LOST,
-    DEADLINE_EXCEEDED,
-    MAX_ERROR_BODY_BYTES,
-    TIMEOUT,
-    Delivery,
-    Failure,
-    ManagementApiError,
-    Target,
-    backoff_delay,
-    classify,
-    send_deadline,
-)
+from websockets_app.messaging import aws_clients, retry
+from websockets_app.messaging.deadlines import send_deadline
+from websockets_app.messaging.results import Failure, ManagementApiError, SendResult, Target
+from websockets_app.messaging.retry import CONNECTION_ERROR, CONNECTION_LOST, TIMEOUT, Outcome
+from websockets_app.messaging.transports import MAX_ERROR_BODY_BYTES
 
 SERVICE = "apigatewaymanagementapi"
 
 
 def client_for(endpoint: str, region: str) -> Any:
     """The cached boto3 client for one Management API endpoint, with a deadline-aware HTTP session."""
-    client = aws.client(SERVICE, region, endpoint, pool_size=ws_settings.SEND_CONCURRENCY)
+    client = aws_clients.client(SERVICE, region, endpoint, pool_size=ws_settings.SEND_CONCURRENCY)
     bounded = _bounded_session_class()
     if not isinstance(client._endpoint.http_session, bounded):
         bounded.adopt(client._endpoint.http_session)
@@ -205,12 +196,33 @@ def _bounded_session_class() -> Any:
 
 def _call(
     target: Target, operation: str, max_attempts: int, deadline: float | None = None, **params: Any
-) -> tuple[str, Any, Failure | None]:
-    """Run one Management API operation, retrying throttling and refused connections with backoff.
+) -> tuple[Outcome, Any, Failure | None]:
+    """Run one Management API operation, tried again as ``retry`` decides, until ``deadline``.
 
-    Returns ``(outcome, response, failure)`` where outcome is "sent" (the call succeeded), "gone", "failed" or
-    "unknown" (the request may have arrived: the connection broke afterwards, or the deadline cut it short).
+    Returns ``(outcome, response, failure)``: the response when the call succeeded ("sent"), a failure for any
+    outcome but "sent" and "gone".
     """
+    if deadline is None:
+        deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
+    client = client_for(target.endpoint, target.region)
+    for attempt in range(1, max_attempts + 1):
+        if time.monotonic() >= deadline:
+            verdict, response, message, status = retry.deadline_reached(in_flight=False), None, "Not started.", None
+        else:
+            verdict, response, message, status = _try(client, operation, target, deadline, params)
+        delay = retry.next_delay(verdict, attempt, max_attempts)
+        if delay is None:
+            if verdict.outcome in ("sent", "gone"):
+                return verdict.outcome, response, None
+            return verdict.outcome, None, Failure(target.connection_id, verdict.code, message, status)
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+    return "failed", None, None  # max_attempts < 1: nothing was tried
+
+
+def _try(
+    client: Any, operation: str, target: Target, deadline: float, params: dict[str, Any]
+) -> tuple[retry.Verdict, Any, str, int | None]:
+    """One call, and what ``retry.judge`` makes of it: ``(verdict, response, message, status)``."""
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -220,49 +232,37 @@ def _call(
         ReadTimeoutError,
     )
 
-    if deadline is None:
-        deadline = send_deadline(ws_settings.SEND_TIMEOUT_SECONDS)
-    client = client_for(target.endpoint, target.region)
-    failure: Failure | None = None
-    for attempt in range(1, max_attempts + 1):
+    try:
+        with _deadline(deadline):
+            response = getattr(client, operation)(ConnectionId=target.connection_id, **params)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        error = exc.response.get("Error", {})
+        # An answer without an error type gets its status as Code from botocore: that is no error type.
+        error_type = "" if error.get("Code") == str(status) else error.get("Code") or ""
+        verdict = retry.judge(status, error_type, body_written=True)
+        return verdict, None, error.get("Message", ""), status
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        # No connection could be made: nothing reached API Gateway.
+        return retry.judge(None, CONNECTION_ERROR, body_written=False), None, str(exc), None
+    except (ConnectionClosedError, ReadTimeoutError) as exc:
+        # The request went out: it may have been delivered.
+        seen = TIMEOUT if isinstance(exc, ReadTimeoutError) else CONNECTION_LOST
         if time.monotonic() >= deadline:
-            return "failed", None, Failure(target.connection_id, DEADLINE_EXCEEDED, "Not started.")
-        try:
-            with _deadline(deadline):
-                return "sent", getattr(client, operation)(ConnectionId=target.connection_id, **params), None
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            error = exc.response.get("Error", {})
-            code = error.get("Code") or f"HTTP{status}"
-            outcome = classify(status, code)
-            if outcome == "gone":
-                return "gone", None, None
-            failure = Failure(target.connection_id, code, error.get("Message", ""), status)
-            if outcome != "throttled":
-                return "failed", None, failure
-        except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            # No connection could be made: nothing reached API Gateway, so trying again cannot deliver twice.
-            failure = Failure(target.connection_id, CONNECTION_ERROR, str(exc))
-        except (ConnectionClosedError, ReadTimeoutError) as exc:
-            # The request may have been delivered; repeating it could deliver twice.
-            if time.monotonic() >= deadline:
-                return "unknown", None, Failure(target.connection_id, DEADLINE_EXCEEDED, "The deadline passed.")
-            code = TIMEOUT if isinstance(exc, ReadTimeoutError) else CONNECTION_LOST
-            return "unknown", None, Failure(target.connection_id, code, str(exc))
-        except BotoCoreError as exc:
-            return "failed", None, Failure(target.connection_id, type(exc).__name__, str(exc))
-        if attempt < max_attempts:
-            time.sleep(min(backoff_delay(attempt), max(0.0, deadline - time.monotonic())))
-    return "failed", None, failure
+            return retry.judge(None, seen, body_written=True, deadline_passed=True), None, "The deadline passed.", None
+        return retry.judge(None, seen, body_written=True), None, str(exc), None
+    except BotoCoreError as exc:
+        return retry.judge(None, type(exc).__name__, body_written=True), None, str(exc), None
+    return retry.judge(200, "", body_written=True), response, "", None
 
 
-def post_each(targets: Iterable[Target], body: bytes, deadline: float) -> Delivery:
+def post_each(targets: Iterable[Target], body: bytes, deadline: float) -> SendResult:
     """Post ``body`` to each target in turn (meant for one or a handful of connections), until ``deadline``."""
-    delivery = Delivery()
+    result = SendResult()
     for target in targets:
         outcome, _, failure = _call(target, "post_to_connection", ws_settings.SEND_MAX_ATTEMPTS, deadline, Data=body)
-        delivery.record(target.connection_id, outcome, failure)  # type: ignore[arg-type]
-    return delivery
+        result.record(target.connection_id, outcome, failure)
+    return result
 
 
 def delete_connection(target: Target, deadline: float | None = None) -> bool:

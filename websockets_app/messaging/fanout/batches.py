@@ -1,6 +1,6 @@
 """Very large sends through SQS: the connection ids are split into batches, each an SQS message with the payload.
 
-A fan-out function (``infra/fanout.py``) consumes the queue and posts each batch concurrently, so a send to a
+A fan-out function (``fanout.consumer``) consumes the queue and posts each batch concurrently, so a send to a
 hundred thousand connections does not have to fit in the calling request. The message format is versioned:
 
     {"v": 1, "endpoint": "https://…/production", "region": "eu-west-1",
@@ -23,12 +23,13 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
-from websockets_app import aws
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import Failure, Target
 from websockets_app.limits import MAX_MESSAGE_BYTES
+from websockets_app.messaging import aws_clients
+from websockets_app.messaging.results import Failure, Target
 from websockets_app.validators import is_valid_connection_id
 
 FORMAT_VERSION = 1
@@ -36,7 +37,7 @@ SQS_MAX_BYTES = 256 * 1024
 SQS_MAX_ENTRIES_PER_CALL = 10
 QUEUE_ERROR = "QueueError"
 _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
-# A signing region: what messaging._endpoint_of can produce (a gateway's region, or us-east-1).
+# A signing region: what endpoints.endpoint_of can produce (a gateway's region, or us-east-1).
 _SIGNING_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
 # How often the consumer may put the unreached part of a batch back on the queue before it gives up on it.
 MAX_REQUEUES = 5
@@ -122,7 +123,7 @@ def decode_message(text: str) -> FanoutBatch:
     return FanoutBatch(endpoint, region, body, connections, requeues)
 
 
-def _is_endpoint(value: object) -> bool:
+def _is_endpoint(value: object) -> TypeGuard[str]:
     """An http(s) URL that parses, with a host and a valid port: the shape of a Management API endpoint."""
     if not isinstance(value, str) or not value.isascii() or not value.isprintable():
         return False
@@ -147,7 +148,7 @@ def enqueue(
 
     ``requeues`` and ``delay_seconds`` (SQS's own delay, up to 900) are for batches the consumer puts back.
     """
-    sqs = aws.client("sqs", queue_region(queue_url))
+    sqs = aws_clients.client("sqs", queue_region(queue_url))
     messages = list(split_into_messages(targets, body, ws_settings.FANOUT_BATCH_SIZE, requeues))
     delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
     queued = 0

@@ -26,8 +26,9 @@ from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from websockets_app.conf import ws_settings
-from websockets_app.delivery import PayloadError
 from websockets_app.limits import MAX_CONNECTION_SECONDS, MAX_MESSAGE_BYTES
+from websockets_app.messaging.payloads import encode_payload
+from websockets_app.messaging.results import PayloadError
 from websockets_app.models import ChannelMessage, ChannelSequence, WebSocketSession
 
 # The largest sequence number (PositiveBigIntegerField) has 19 digits.
@@ -53,14 +54,8 @@ class ResumeAnswer:
     replayed: int
 
 
-def _encode(data: Any) -> bytes:
-    from websockets_app.messaging import encode_payload
-
-    return encode_payload(data)
-
-
 def _replay_wrapper(channel_name: str) -> tuple[bytes, bytes]:
-    head = _encode({"type": "replay", "channel": channel_name, "messages": []})
+    head = encode_payload({"type": "replay", "channel": channel_name, "messages": []})
     return head[:-2], b"]}"  # '{"type":"replay","channel":"...","messages":[' and ']}'
 
 
@@ -73,7 +68,7 @@ def record(channel_name: str, data: Any, using: str | None = None) -> StampedMes
         raise PayloadError("A replayable message needs a channel name.")
     message_id = uuid.uuid4().hex
     # Everything after the number: '"id":...,"channel":...,"data":...}', encoded once.
-    rest = _encode({"id": message_id, "channel": channel_name, "data": data})[1:]
+    rest = encode_payload({"id": message_id, "channel": channel_name, "data": data})[1:]
     head, tail = _replay_wrapper(channel_name)
     if len(head) + len(_SEQ_PREFIX) + _SEQ_DIGITS + 1 + len(rest) + len(tail) > MAX_MESSAGE_BYTES:
         raise PayloadError(
@@ -169,7 +164,7 @@ def answer_resume(channel_name: str, since: int, using: str | None = None) -> Re
     # Missed more than one answer holds, more than the history holds, or numbers this channel never gave.
     if missed < 0 or missed > most or first is None or first > since + 1 or len(envelopes) != missed:
         notice = {"type": "gap", "channel": channel_name, "since": since, "first": first, "last": last}
-        return ResumeAnswer(posts=[_encode(notice)], gap=True, replayed=0)
+        return ResumeAnswer(posts=[encode_payload(notice)], gap=True, replayed=0)
     return ResumeAnswer(posts=replay_posts(channel_name, envelopes), gap=False, replayed=len(envelopes))
 
 

@@ -10,10 +10,11 @@ code, so whether or not the calling thread runs an event loop of its own does no
 bound to a loop: they live on that one, one per endpoint and region, reused across calls and Lambda invocations.
 A forked child process starts over with a loop and sessions of its own.
 
-At most once: a post is tried again only when it provably never reached the endpoint (no connection could be
-made, a 429 answer, or the request body could not be written). A connection lost after the request went out, a
-read timeout or the deadline cutting a post short leaves it ``unknown``. aiohttp itself never resends a POST on
-a stale pooled connection (it retries only idempotent methods, ``aiohttp.client.IDEMPOTENT_METHODS``).
+At most once: what aiohttp reports is sorted by ``retry.judge``, which tries a post again only when it provably
+never reached the endpoint (no connection could be made, throttling, or the request body could not be written).
+A connection lost after the request went out, a read timeout or the deadline cutting a post short leaves it
+``unknown``. aiohttp itself never resends a POST on a stale pooled connection (it retries only idempotent
+methods, ``aiohttp.client.IDEMPOTENT_METHODS``).
 """
 
 from __future__ import annotations
@@ -31,25 +32,15 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
-from websockets_app import aws
-from websockets_app.delivery import (
-    CONNECTION_ERROR,
-    CONNECTION_LOST,
-    DEADLINE_EXCEEDED,
-    MAX_ERROR_BODY_BYTES,
-    TIMEOUT,
-    Delivery,
-    Failure,
-    Outcome,
-    Target,
-    backoff_delay,
-    classify,
-)
-from websockets_app.sigv4 import ConnectionSigner
+from websockets_app.messaging import aws_clients, retry
+from websockets_app.messaging.results import Failure, SendResult, Target
+from websockets_app.messaging.retry import CONNECTION_ERROR, CONNECTION_LOST, TIMEOUT, Outcome
+from websockets_app.messaging.transports import MAX_ERROR_BODY_BYTES
+from websockets_app.messaging.transports.sigv4 import ConnectionSigner
 
 NO_CREDENTIALS = "NoCredentialsError"  # the name botocore gives the same problem
-SOCKET_CONNECT_TIMEOUT_SECONDS = aws.CONNECT_TIMEOUT_SECONDS
-SOCKET_READ_TIMEOUT_SECONDS = aws.READ_TIMEOUT_SECONDS
+SOCKET_CONNECT_TIMEOUT_SECONDS = aws_clients.CONNECT_TIMEOUT_SECONDS
+SOCKET_READ_TIMEOUT_SECONDS = aws_clients.READ_TIMEOUT_SECONDS
 
 T = TypeVar("T")
 
@@ -110,18 +101,18 @@ def _sender_loop() -> _SenderLoop:
 
 def deliver(
     targets: Sequence[Target], body: bytes, *, concurrency: int, max_attempts: int, deadline: float
-) -> Delivery:
+) -> SendResult:
     """Post ``body`` to every target with at most ``concurrency`` requests in flight; blocks until all are done
     or until ``deadline`` (a ``time.monotonic()`` value): posts cut short then are ``unknown``, posts never
     started are failed, both with the code ``DeadlineExceeded``."""
     if not targets:
-        return Delivery()
-    credentials = aws.frozen_credentials()
+        return SendResult()
+    credentials = aws_clients.frozen_credentials()
     if credentials is None:
-        delivery = Delivery()
+        result = SendResult()
         message = "No AWS credentials were found (environment, config files or the Lambda role)."
-        delivery.failed = [Failure(target.connection_id, NO_CREDENTIALS, message) for target in targets]
-        return delivery
+        result.failed = [Failure(target.connection_id, NO_CREDENTIALS, message) for target in targets]
+        return result
     sender = _sender_loop()
     return sender.run(_deliver(sender, targets, body, credentials, concurrency, max_attempts, deadline))
 
@@ -145,7 +136,7 @@ async def _deliver(
     concurrency: int,
     max_attempts: int,
     deadline: float,
-) -> Delivery:
+) -> SendResult:
     payload_hash = hashlib.sha256(body).hexdigest()
     clients: dict[tuple[str, str], tuple[aiohttp.ClientSession, ConnectionSigner]] = {}
     for target in targets:
@@ -154,7 +145,7 @@ async def _deliver(
             session = await sender.session(target.endpoint, target.region, concurrency)
             clients[key] = (session, ConnectionSigner(target.endpoint, target.region, credentials, payload_hash))
 
-    delivery = Delivery()
+    result = SendResult()
     pending = iter(targets)
 
     # A fixed set of workers pulling from one iterator: no task per message, never more than `concurrency`
@@ -166,10 +157,11 @@ async def _deliver(
             try:
                 outcome, failure = await _post(session, signer, target, body, max_attempts, in_flight)
             except asyncio.CancelledError:
-                cut = Failure(target.connection_id, DEADLINE_EXCEEDED, "The send's deadline passed.")
-                delivery.record(target.connection_id, "unknown" if in_flight[0] else "failed", cut)
+                cut = retry.deadline_reached(in_flight[0])
+                message = "The send's deadline passed."
+                result.record(target.connection_id, cut.outcome, Failure(target.connection_id, cut.code, message))
                 raise
-            delivery.record(target.connection_id, outcome, failure)
+            result.record(target.connection_id, outcome, failure)
 
     # asyncio.timeout_at uses the loop's clock, which is time.monotonic().
     loop_deadline = asyncio.get_running_loop().time() + (deadline - time.monotonic())
@@ -177,11 +169,11 @@ async def _deliver(
         async with asyncio.timeout_at(loop_deadline):
             await asyncio.gather(*(worker() for _ in range(min(concurrency, len(targets)))))
     except TimeoutError:
-        for target in pending:  # never started: nothing was sent
-            delivery.record(
-                target.connection_id, "failed", Failure(target.connection_id, DEADLINE_EXCEEDED, "Not started.")
-            )
-    return delivery
+        never_started = retry.deadline_reached(in_flight=False)
+        for target in pending:  # nothing was sent
+            failure = Failure(target.connection_id, never_started.code, "Not started.")
+            result.record(target.connection_id, never_started.outcome, failure)
+    return result
 
 
 async def _post(
@@ -192,48 +184,51 @@ async def _post(
     max_attempts: int,
     in_flight: list[bool],
 ) -> tuple[Outcome, Failure | None]:
-    failure: Failure | None = None
+    """Post to one target, tried again as ``retry`` decides; ``in_flight[0]`` is True while a request is out."""
     for attempt in range(1, max_attempts + 1):
         url, headers = signer.sign(target.connection_id)  # signed again on each try: the time is part of it
-        try:
-            in_flight[0] = True
-            async with session.post(URL(url, encoded=True), data=body, headers=headers) as response:
-                if response.status < 300:
-                    return "sent", None
-                error_type, message = await _error_of(response)
-                outcome = classify(response.status, error_type)
-                if outcome == "gone":
-                    return "gone", None
-                failure = Failure(
-                    target.connection_id, error_type or f"HTTP{response.status}", message, response.status
-                )
-                if outcome != "throttled":
-                    return "failed", failure
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # No connection was made: nothing was sent, so sending again cannot deliver twice.
-            failure = Failure(target.connection_id, CONNECTION_ERROR, str(exc) or type(exc).__name__)
-        except aiohttp.ClientOSError as exc:
-            if not _body_not_written(exc):
-                return "unknown", Failure(target.connection_id, CONNECTION_LOST, str(exc) or type(exc).__name__)
-            # The request never went out whole, so the endpoint cannot have acted on it.
-            failure = Failure(target.connection_id, CONNECTION_ERROR, str(exc))
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            # The request went out and the answer never came whole: it may have been delivered.
-            return "unknown", Failure(target.connection_id, CONNECTION_LOST, str(exc) or type(exc).__name__)
-        except TimeoutError:
-            # The request may have been delivered; repeating it could deliver twice.
-            return "unknown", Failure(target.connection_id, TIMEOUT, "No answer in time.")
-        except aiohttp.ClientError as exc:
-            return "failed", Failure(target.connection_id, type(exc).__name__, str(exc))
+        in_flight[0] = True
+        verdict, message, status = await _try(session, url, headers, body)
+        delay = retry.next_delay(verdict, attempt, max_attempts)
+        if delay is None:
+            if verdict.outcome in ("sent", "gone"):
+                return verdict.outcome, None
+            return verdict.outcome, Failure(target.connection_id, verdict.code, message, status)
         in_flight[0] = False
-        if attempt < max_attempts:
-            await asyncio.sleep(backoff_delay(attempt))
-    return "failed", failure
+        await asyncio.sleep(delay)
+    return "failed", None  # max_attempts < 1: nothing was tried
+
+
+async def _try(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes
+) -> tuple[retry.Verdict, str, int | None]:
+    """One post, and what ``retry.judge`` makes of it: ``(verdict, message, status)``."""
+    try:
+        async with session.post(URL(url, encoded=True), data=body, headers=headers) as response:
+            if response.status < 300:
+                return retry.judge(response.status, "", body_written=True), "", response.status
+            error_type, message = await _error_of(response)
+            return retry.judge(response.status, error_type, body_written=True), message, response.status
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        # No connection was made: nothing was sent.
+        return retry.judge(None, CONNECTION_ERROR, body_written=False), str(exc) or type(exc).__name__, None
+    except aiohttp.ClientOSError as exc:
+        # Either the request never went out whole, or the connection broke after it did.
+        written = not _body_not_written(exc)
+        return retry.judge(None, CONNECTION_LOST, body_written=written), str(exc) or type(exc).__name__, None
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        # The request went out and the answer never came whole.
+        return retry.judge(None, CONNECTION_LOST, body_written=True), str(exc) or type(exc).__name__, None
+    except TimeoutError:
+        return retry.judge(None, TIMEOUT, body_written=True), "No answer in time.", None
+    except aiohttp.ClientError as exc:
+        return retry.judge(None, type(exc).__name__, body_written=True), str(exc), None
 
 
 def _body_not_written(exc: aiohttp.ClientOSError) -> bool:
     """True when aiohttp failed writing the request (its ``write_bytes`` names it so): never sent whole."""
-    return str(exc).startswith("Can not write request body")
+    # aiohttp raises ClientOSError(errno, text): str() then starts with "[Errno n]", the text is its strerror.
+    return (exc.strerror or str(exc)).startswith("Can not write request body")
 
 
 async def _error_of(response: aiohttp.ClientResponse) -> tuple[str, str]:

@@ -1,0 +1,41 @@
+"""Where a session is posted to: its gateway's Management API endpoint and signing region, or why there is none."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from websockets_app.messaging.results import Failure, SendResult, Target
+from websockets_app.models import ApiGateway
+
+# Failure codes for sessions that cannot be posted to at all.
+NO_API_GATEWAY = "NoApiGateway"
+NO_ENDPOINT = "NoEndpoint"
+
+
+def endpoint_of(gateway: ApiGateway) -> tuple[str, str]:
+    """The gateway's Management API endpoint and signing region; ValueError when it has none."""
+    # The signing region for a configured local endpoint may be unknown; any region signs for it.
+    return gateway.management_endpoint_url, gateway.effective_region or "us-east-1"
+
+
+def resolve(rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway]) -> tuple[list[Target], SendResult]:
+    """Targets for the rows that can be posted to; a result holding failures for those that cannot."""
+    endpoints: dict[int, tuple[str, str] | str] = {}
+    for known_id, gateway in gateways.items():
+        try:
+            endpoints[known_id] = endpoint_of(gateway)
+        except ValueError as exc:
+            endpoints[known_id] = str(exc)
+    targets: list[Target] = []
+    result = SendResult()
+    for connection_id, gateway_id in rows:
+        if gateway_id is None:
+            reason = "The session has no API Gateway, so there is no endpoint to post to."
+            result.failed.append(Failure(connection_id, NO_API_GATEWAY, reason))
+            continue
+        endpoint = endpoints.get(gateway_id, f"API Gateway {gateway_id} does not exist.")
+        if isinstance(endpoint, str):
+            result.failed.append(Failure(connection_id, NO_ENDPOINT, endpoint))
+        else:
+            targets.append(Target(connection_id, *endpoint))
+    return targets, result
