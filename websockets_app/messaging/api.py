@@ -69,7 +69,7 @@ def send_to_sessions(sessions: Iterable[WebSocketSession], data: Any) -> SendRes
     started = time.perf_counter()
     body = encode_payload(data)
     sessions = list(sessions)
-    gateways = {session.api_gateway_id: session.api_gateway for session in sessions if session.api_gateway_id}
+    gateways = {gateway.pk: gateway for gateway in (session.api_gateway for session in sessions) if gateway}
     result = _send(((s.connection_id, s.api_gateway_id) for s in sessions), gateways, body, started)
     if result.gone:
         gone = set(result.gone)
@@ -191,7 +191,6 @@ def close_connections_of(user: Any) -> CloseResult:
     one UPDATE marks every session found as disconnected, those AWS failed to close included, so that the
     message path refuses them from then on. AWS's refusals are logged and returned, never raised.
     """
-
     started = time.perf_counter()
     if isinstance(user, QuerySet):
         sessions = WebSocketSession.objects.filter(user__in=user.values("pk"))
@@ -241,11 +240,11 @@ def _close_each(targets: Sequence[Target]) -> SendResult:
 
 
 def _session_for(connection: WebSocketSession | str) -> WebSocketSession:
-
     if isinstance(connection, WebSocketSession):
         return connection
     try:
-        return WebSocketSession.objects.select_related("api_gateway").get(connection_id=connection)
+        session: WebSocketSession = WebSocketSession.objects.select_related("api_gateway").get(connection_id=connection)
+        return session
     except WebSocketSession.DoesNotExist:
         raise MessagingError(f"There is no session with connection id {connection!r}.") from None
 

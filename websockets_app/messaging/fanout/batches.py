@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from websockets_app.conf import ws_settings
@@ -122,7 +123,7 @@ def decode_message(text: str) -> FanoutBatch:
     return FanoutBatch(endpoint, region, body, connections, requeues)
 
 
-def _is_endpoint(value: object) -> bool:
+def _is_endpoint(value: object) -> TypeGuard[str]:
     """An http(s) URL that parses, with a host and a valid port: the shape of a Management API endpoint."""
     if not isinstance(value, str) or not value.isascii() or not value.isprintable():
         return False

@@ -73,7 +73,7 @@ class _HandBack(Exception):
     """The record should come back from SQS: nothing in it was sent."""
 
 
-def handle_fanout_batch(event: dict, context: Any) -> dict:
+def handle_fanout_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS event -> ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``. Never raises."""
     records = event.get("Records") if isinstance(event, dict) else None
     failed_ids: list[str] = []
@@ -94,7 +94,7 @@ def handle_fanout_batch(event: dict, context: Any) -> dict:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed_ids]}
 
 
-def _handle_record(record: dict, message_id: str, endpoints: KnownEndpoints) -> None:
+def _handle_record(record: dict[str, Any], message_id: str, endpoints: KnownEndpoints) -> None:
     try:
         batch = decode_message(record.get("body", ""))
     except FanoutFormatError as exc:
@@ -166,7 +166,8 @@ def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
 def requeue_delay(requeues: int) -> int:
     """Seconds SQS holds a batch put back for the ``requeues``-th time: throttling that outlasted the retries needs
     time, not haste (5, 10, 20, 40, 80 s; SQS allows at most 900)."""
-    return min(900, 5 * 2**requeues)
+    delay: int = 5 * 2**requeues
+    return min(900, delay)
 
 
 def _requeue(message_id: str, batch: FanoutBatch, connection_ids: list[str]) -> int:
