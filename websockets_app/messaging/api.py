@@ -44,7 +44,7 @@ def send_to_sessions(sessions: Iterable[WebSocketSession], data: Any) -> SendRes
     started = time.perf_counter()
     body = encode_payload(data)
     sessions = list(sessions)
-    gateways = _gateways_of(sessions)
+    gateways = {gateway.pk: gateway for gateway in (session.api_gateway for session in sessions) if gateway}
     result = _send(((s.connection_id, s.api_gateway_id) for s in sessions), gateways, body, started)
     if result.gone:
         gone = set(result.gone)
@@ -113,17 +113,6 @@ def mark_gone(connection_ids: Sequence[str]) -> int:
     )
 
 
-def _gateways_of(sessions: Iterable[WebSocketSession]) -> dict[int, ApiGateway]:
-    """The gateway row of each session that has one, by id (loaded with the sessions, or once each here)."""
-    gateways: dict[int, ApiGateway] = {}
-    for session in sessions:
-        if session.api_gateway_id is not None and session.api_gateway_id not in gateways:
-            gateway = session.api_gateway
-            if gateway is not None:
-                gateways[session.api_gateway_id] = gateway
-    return gateways
-
-
 def _send(
     rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway], body: bytes, started: float
 ) -> SendResult:
@@ -186,14 +175,13 @@ def close_connections_of(user: Any) -> CloseResult:
     one UPDATE marks every session found as disconnected, those AWS failed to close included, so that the
     message path refuses them from then on. AWS's refusals are logged and returned, never raised.
     """
-
     started = time.perf_counter()
     if isinstance(user, QuerySet):
         sessions = WebSocketSession.objects.filter(user__in=user.values("pk"))
     else:
         sessions = WebSocketSession.objects.filter(user=user)
     found = list(sessions.filter(connected=True).select_related("api_gateway"))
-    gateways = _gateways_of(found)
+    gateways = {gateway.pk: gateway for gateway in (session.api_gateway for session in found) if gateway}
     targets, unreachable = resolve(((s.connection_id, s.api_gateway_id) for s in found), gateways)
     closes = _close_each(targets)
     result = CloseResult(closed=closes.sent, gone=closes.gone, failed=[*unreachable.failed, *closes.failed])
@@ -236,11 +224,11 @@ def _close_each(targets: Sequence[Target]) -> SendResult:
 
 
 def _session_for(connection: WebSocketSession | str) -> WebSocketSession:
-
     if isinstance(connection, WebSocketSession):
         return connection
     try:
-        return WebSocketSession.objects.select_related("api_gateway").get(connection_id=connection)
+        session: WebSocketSession = WebSocketSession.objects.select_related("api_gateway").get(connection_id=connection)
+        return session
     except WebSocketSession.DoesNotExist:
         raise MessagingError(f"There is no session with connection id {connection!r}.") from None
 

@@ -21,11 +21,11 @@ def endpoint_of(gateway: ApiGateway) -> tuple[str, str]:
 def resolve(rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGateway]) -> tuple[list[Target], SendResult]:
     """Targets for the rows that can be posted to; a result holding failures for those that cannot."""
     endpoints: dict[int, tuple[str, str] | str] = {}
-    for known_id, gateway in gateways.items():
+    for pk, gateway in gateways.items():
         try:
-            endpoints[known_id] = endpoint_of(gateway)
+            endpoints[pk] = endpoint_of(gateway)
         except ValueError as exc:
-            endpoints[known_id] = str(exc)
+            endpoints[pk] = str(exc)
     targets: list[Target] = []
     result = SendResult()
     for connection_id, gateway_id in rows:

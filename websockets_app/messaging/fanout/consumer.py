@@ -166,7 +166,8 @@ def _settle(message_id: str, batch: FanoutBatch, result: SendResult) -> None:
 def requeue_delay(requeues: int) -> int:
     """Seconds SQS holds a batch put back for the ``requeues``-th time: throttling that outlasted the retries needs
     time, not haste (5, 10, 20, 40, 80 s; SQS allows at most 900)."""
-    return int(min(900, 5 * 2**requeues))
+    delay: int = 5 * 2**requeues
+    return min(900, delay)
 
 
 def _requeue(message_id: str, batch: FanoutBatch, connection_ids: list[str]) -> int:
