@@ -74,8 +74,9 @@ def test_route_key_pattern(route_key: str, valid: bool) -> None:
 
 def test_payload_error_quotes_the_limit_from_the_constant(monkeypatch: pytest.MonkeyPatch) -> None:
     from websockets_app import limits, messaging
+    from websockets_app.messaging import payloads
 
-    monkeypatch.setattr(messaging.api, "MAX_PAYLOAD_BYTES", 1024)
+    monkeypatch.setattr(payloads, "MAX_PAYLOAD_BYTES", 1024)
     with pytest.raises(messaging.PayloadError, match=r"at most 1024 bytes \(1 KB\)"):
         messaging.encode_payload(b"x" * 1025)
     assert limits.describe_bytes(128 * 1024) == "128 KB"
