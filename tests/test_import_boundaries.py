@@ -69,3 +69,9 @@ def test_nothing_outside_infra_imports_infra():
 
 def test_the_app_imports_nothing_from_the_project():
     assert imports_of("websockets_app", "project") == []
+
+
+def test_the_app_and_its_testing_toolkit_import_nothing_from_this_projects_tests():
+    # websockets_app.testing is for other projects' suites: it cannot lean on this one's fixtures or events.
+    assert imports_of("websockets_app", "tests") == []
+    assert imports_of("websockets_app", "infra", "project", "tests") == []
