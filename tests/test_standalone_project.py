@@ -25,7 +25,7 @@ def stub():
         yield running
 
 
-def run_round_trip(tmp_path: Path, management_endpoint: str) -> dict:
+def run_round_trip(tmp_path: Path, management_endpoint: str, module: str = "tests.standalone.round_trip") -> dict:
     env = {
         **{name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "AWS_", "DATABASE"))},
         "DJANGO_SETTINGS_MODULE": "tests.standalone.settings",
@@ -38,7 +38,7 @@ def run_round_trip(tmp_path: Path, management_endpoint: str) -> dict:
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "tests.standalone.round_trip"],
+        [sys.executable, "-m", module],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -69,3 +69,18 @@ def test_a_connection_round_trip_through_the_apps_own_lambda_handler(tmp_path, s
 
 def test_the_standalone_project_never_imports_infra_project_or_other_tests(tmp_path, stub):
     assert run_round_trip(tmp_path, stub.url)["imported"] == []
+
+
+def test_the_testing_toolkit_runs_on_a_project_of_its_own(tmp_path, stub):
+    # The toolkit brings its own fake Management API; the stub named in the settings must see nothing.
+    report = run_round_trip(tmp_path, stub.url, "tests.standalone.with_toolkit")
+    assert report == {
+        "accepted": [True, True],
+        "answer": {"echoed": True},
+        "first": [{"echo": "hello"}, {"notice": "all"}],
+        "second": [],
+        "gone": True,
+        "marked": True,
+        "imported": [],
+    }
+    assert stub.stub.requests == []
