@@ -105,10 +105,9 @@ def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Par
     return _Part(model, [field.attname for field in fields], converters, start)
 
 
-# Kept over the plain ORM: a message costs 2.1x the baseline request here, 7.2x through the ORM (tests/bench/events.py).
-def _statements(alias: str) -> _Statements:
-    connection = connections[alias]
-    key = (alias, connection.vendor)
+# Kept over the plain ORM, which costs a message several times the CPU (docs/performance.md, tests/bench/events.py).
+def _statements(connection: Any) -> _Statements:
+    key = (connection.alias, connection.vendor)
     if key in _cache:
         return _cache[key]
     quote = connection.ops.quote_name
@@ -173,8 +172,8 @@ def connected_session(connection_id: str, using: str | None = None) -> WebSocket
     Read from ``using``, else from the database the routers choose for reading sessions (as the ORM would).
     """
     using = using or router.db_for_read(WebSocketSession)
-    statements = _statements(using)
     connection = connections[using]
+    statements = _statements(connection)
     with connection.cursor() as cursor:
         cursor.execute(statements.select, {"connection_id": connection_id, "connected": True})
         row = cursor.fetchone()
@@ -213,8 +212,8 @@ def count_message(
     Written to ``using``, else to the database the routers choose for writing this session (as ``save`` would).
     """
     using = using or router.db_for_write(WebSocketSession, instance=session)
-    statements = _statements(using)
     connection = connections[using]
+    statements = _statements(connection)
     now = timezone.now()
     counted = CountedMessage(
         counted_at=now,
@@ -248,8 +247,8 @@ def uncount_message(session: WebSocketSession, counted: CountedMessage, using: s
     """Take back a message ``count_message`` counted (its handler refused it), in one UPDATE, on the database
     ``count_message`` chose."""
     using = using or router.db_for_write(WebSocketSession, instance=session)
-    statements = _statements(using)
     connection = connections[using]
+    statements = _statements(connection)
     counted_at = _datetime_value(counted.counted_at, connection)
     previous_start = _datetime_value(counted.previous_window_start, connection)
     # Without a limit the window was not touched: only a start equal to this message's time (never) matches.
