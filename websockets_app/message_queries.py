@@ -35,7 +35,8 @@ class _Part(Generic[M]):
 
     model: type[M]
     attnames: list[str]
-    converters: list[tuple[list[Converter], Any]]
+    # (index in this part, the column's converters, the column): only the columns that have any.
+    converters: list[tuple[int, list[Converter], Any]]
     start: int
 
     @property
@@ -44,9 +45,11 @@ class _Part(Generic[M]):
 
     def build(self, alias: str, row: tuple[Any, ...], connection: Any) -> M:
         values = list(row[self.start : self.end])
-        for index, (converters, column) in enumerate(self.converters):
+        for index, converters, column in self.converters:
+            value = values[index]
             for converter in converters:
-                values[index] = converter(values[index], column, connection)
+                value = converter(value, column, connection)
+            values[index] = value
         return self.model.from_db(alias, self.attnames, values)
 
     def build_joined(self, alias: str, row: tuple[Any, ...], connection: Any) -> M | None:
@@ -85,23 +88,26 @@ class _Statements:
 
 
 _cache: dict[tuple[str, str], _Statements] = {}
+_USER = WebSocketSession._meta.get_field("user")
+_GATEWAY = WebSocketSession._meta.get_field("api_gateway")
 
 
 def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Part[M]:
     fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
     converters = []
-    for field in fields:
+    for index, field in enumerate(fields):
         column = field.get_col(table_alias)
         # Field.get_db_converters is Django's, but django-stubs do not declare it.
         field_converters = field.get_db_converters(connection)  # type: ignore[attr-defined]
-        converters.append((connection.ops.get_db_converters(column) + field_converters, column))
+        column_converters = connection.ops.get_db_converters(column) + field_converters
+        if column_converters:
+            converters.append((index, column_converters, column))
     return _Part(model, [field.attname for field in fields], converters, start)
 
 
-# Kept over the plain ORM: a message costs 2.1x the baseline request here, 7.2x through the ORM (tests/bench/events.py).
-def _statements(alias: str) -> _Statements:
-    connection = connections[alias]
-    key = (alias, connection.vendor)
+# Kept over the plain ORM, which costs a message several times the CPU (docs/performance.md, tests/bench/events.py).
+def _statements(connection: Any) -> _Statements:
+    key = (connection.alias, connection.vendor)
     if key in _cache:
         return _cache[key]
     quote = connection.ops.quote_name
@@ -123,37 +129,38 @@ def _statements(alias: str) -> _Statements:
         f"ON s.{quote(session_meta.get_field('user').column)} = u.{quote(user_model._meta.pk.column)} "
         f"LEFT OUTER JOIN {quote(ApiGateway._meta.db_table)} g "
         f"ON s.{quote(session_meta.get_field('api_gateway').column)} = g.{quote(ApiGateway._meta.pk.column)} "
-        f"WHERE s.{quote(session_meta.get_field('connection_id').column)} = %s "
-        f"AND s.{quote(session_meta.get_field('connected').column)} = %s"
+        f"WHERE s.{quote(session_meta.get_field('connection_id').column)} = %(connection_id)s "
+        f"AND s.{quote(session_meta.get_field('connected').column)} = %(connected)s"
     )
     table, pk = quote(session_meta.db_table), quote(session_meta.pk.column)
     count = quote(session_meta.get_field("request_count").column)
     updated = quote(session_meta.get_field("updated_on").column)
     start = quote(session_meta.get_field("message_window_start").column)
     in_window = quote(session_meta.get_field("message_window_count").column)
-    update = f"UPDATE {table} SET {count} = {count} + 1, {updated} = %s WHERE {pk} = %s"  # noqa: S608
+    update = f"UPDATE {table} SET {count} = {count} + 1, {updated} = %(now)s WHERE {pk} = %(pk)s"  # noqa: S608
     # The rate limit, checked and counted by one statement. PostgreSQL and SQLite compute every SET expression
     # from the row as it was, and a concurrent UPDATE of the same row waits for this one (PostgreSQL re-reads the
     # row and re-checks the WHERE once the other commits; SQLite runs one writer at a time): however many messages
     # race on one connection, no more than the limit match. No row matched means over the limit.
-    expired = f"({start} IS NULL OR {start} <= %s)"  # the window began at least window_seconds ago
+    expired = f"({start} IS NULL OR {start} <= %(expired_before)s)"  # the window began window_seconds ago or more
     limited_update = (
-        f"UPDATE {table} SET {count} = {count} + 1, {updated} = %s, "  # noqa: S608
+        f"UPDATE {table} SET {count} = {count} + 1, {updated} = %(now)s, "  # noqa: S608
         f"{in_window} = CASE WHEN {expired} THEN 1 ELSE {in_window} + 1 END, "
-        f"{start} = CASE WHEN {expired} THEN %s ELSE {start} END "
-        f"WHERE {pk} = %s AND ({expired} OR {in_window} < %s)"
+        f"{start} = CASE WHEN {expired} THEN %(now)s ELSE {start} END "
+        f"WHERE {pk} = %(pk)s AND ({expired} OR {in_window} < %(messages)s)"
     )
     # Takes one counted message back. A window this message opened, and no other joined, gets its previous start
     # and count back; otherwise the window it was counted in (the one it opened or the one loaded with the
     # session) gives its place back; updated_on returns to its old value unless another message touched it since.
-    opened = f"({start} = %s AND {in_window} = 1)"
+    opened = f"({start} = %(counted_at)s AND {in_window} = 1)"
     uncount = (
         f"UPDATE {table} SET {count} = {count} - 1, "  # noqa: S608
-        f"{updated} = CASE WHEN {updated} = %s THEN %s ELSE {updated} END, "
-        f"{in_window} = CASE WHEN {opened} THEN %s "
-        f"WHEN ({start} = %s OR {start} = %s) AND {in_window} > 0 THEN {in_window} - 1 ELSE {in_window} END, "
-        f"{start} = CASE WHEN {opened} THEN %s ELSE {start} END "
-        f"WHERE {pk} = %s"
+        f"{updated} = CASE WHEN {updated} = %(counted_at)s THEN %(previous_updated_on)s ELSE {updated} END, "
+        f"{in_window} = CASE WHEN {opened} THEN %(previous_window_count)s "
+        f"WHEN ({start} = %(loaded_start)s OR {start} = %(counted_at)s) AND {in_window} > 0 "
+        f"THEN {in_window} - 1 ELSE {in_window} END, "
+        f"{start} = CASE WHEN {opened} THEN %(previous_start)s ELSE {start} END "
+        f"WHERE {pk} = %(pk)s"
     )
     _cache[key] = statements = _Statements(select, update, limited_update, uncount, session, user, gateway)
     return statements
@@ -165,22 +172,24 @@ def connected_session(connection_id: str, using: str | None = None) -> WebSocket
     Read from ``using``, else from the database the routers choose for reading sessions (as the ORM would).
     """
     using = using or router.db_for_read(WebSocketSession)
-    statements = _statements(using)
     connection = connections[using]
+    statements = _statements(connection)
     with connection.cursor() as cursor:
-        cursor.execute(statements.select, [connection_id, True])
+        cursor.execute(statements.select, {"connection_id": connection_id, "connected": True})
         row = cursor.fetchone()
     if row is None:
         return None
     session = statements.session.build(using, row, connection)
-    # Assigning through the descriptors fills the relation caches, so neither access runs a query.
-    session.user = statements.user.build_joined(using, row, connection)
-    session.api_gateway = statements.gateway.build_joined(using, row, connection)
+    # Filled as select_related fills them (the relation caches, straight), so neither access runs a query; the
+    # foreign key columns already hold the joined rows' keys.
+    _USER.set_cached_value(session, statements.user.build_joined(using, row, connection))
+    _GATEWAY.set_cached_value(session, statements.gateway.build_joined(using, row, connection))
     return session
 
 
 def _datetime_value(value: datetime | None, connection: Any) -> Any:
-    return WebSocketSession._meta.get_field("updated_on").get_db_prep_value(value, connection)
+    # What DateTimeField.get_db_prep_value gives for an aware datetime (or None), without its checks for naive ones.
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 @overload
@@ -203,8 +212,8 @@ def count_message(
     Written to ``using``, else to the database the routers choose for writing this session (as ``save`` would).
     """
     using = using or router.db_for_write(WebSocketSession, instance=session)
-    statements = _statements(using)
     connection = connections[using]
+    statements = _statements(connection)
     now = timezone.now()
     counted = CountedMessage(
         counted_at=now,
@@ -216,11 +225,11 @@ def count_message(
     now_value = _datetime_value(now, connection)
     with connection.cursor() as cursor:
         if limit is None:
-            cursor.execute(statements.update, [now_value, session.pk])
+            cursor.execute(statements.update, {"now": now_value, "pk": session.pk})
         else:
             expired_before = _datetime_value(now - timedelta(seconds=limit.window_seconds), connection)
-            parameters = [now_value, expired_before, expired_before, now_value, session.pk, expired_before]
-            cursor.execute(statements.limited_update, [*parameters, limit.messages])
+            parameters = {"now": now_value, "expired_before": expired_before, "pk": session.pk}
+            cursor.execute(statements.limited_update, {**parameters, "messages": limit.messages})
             if cursor.rowcount == 0:
                 return None
     session.request_count += 1
@@ -238,23 +247,20 @@ def uncount_message(session: WebSocketSession, counted: CountedMessage, using: s
     """Take back a message ``count_message`` counted (its handler refused it), in one UPDATE, on the database
     ``count_message`` chose."""
     using = using or router.db_for_write(WebSocketSession, instance=session)
-    statements = _statements(using)
     connection = connections[using]
+    statements = _statements(connection)
     counted_at = _datetime_value(counted.counted_at, connection)
     previous_start = _datetime_value(counted.previous_window_start, connection)
     # Without a limit the window was not touched: only a start equal to this message's time (never) matches.
     loaded_start = previous_start if counted.limited else counted_at
-    parameters = [
-        counted_at,
-        _datetime_value(counted.previous_updated_on, connection),
-        counted_at,
-        counted.previous_window_count,
-        loaded_start,
-        counted_at,
-        counted_at,
-        previous_start,
-        session.pk,
-    ]
+    parameters = {
+        "counted_at": counted_at,
+        "previous_updated_on": _datetime_value(counted.previous_updated_on, connection),
+        "previous_window_count": counted.previous_window_count,
+        "loaded_start": loaded_start,
+        "previous_start": previous_start,
+        "pk": session.pk,
+    }
     with connection.cursor() as cursor:
         cursor.execute(statements.uncount, parameters)
     session.request_count -= 1
