@@ -1,0 +1,205 @@
+"""The send-rate cap (``SEND_RATE_LIMIT_PER_SECOND``) and the slowdown after throttling: the token bucket on a fake
+clock, the setting's check, and a paced send against the stub in its own process."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.checks import run_checks
+
+from tests.bench.fanout import Stub
+from websockets_app.messaging.results import Target
+from websockets_app.messaging.transports import concurrent, pacing
+from websockets_app.messaging.transports.pacing import SendPacer
+
+REGION = "eu-west-1"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def posts_in(pacer: SendPacer, clock: FakeClock, seconds: float) -> int:
+    """Posts a well-behaved caller gets out in ``seconds``: each waits the delay it is given."""
+    end, count = clock.now + seconds, 0
+    while True:
+        wait = pacer.delay()
+        clock.now += wait
+        if clock.now > end:
+            return count
+        count += 1
+
+
+def test_an_uncapped_pacer_never_delays():
+    clock = FakeClock()
+    pacer = SendPacer(None, clock)
+    assert [pacer.delay() for _ in range(10_000)] == [0.0] * 10_000
+
+
+def test_a_capped_pacer_lets_a_short_burst_through_then_spaces_posts_at_the_cap():
+    clock = FakeClock()
+    pacer = SendPacer(1000, clock)
+    burst = [pacer.delay() for _ in range(int(1000 * pacing.BURST_SECONDS))]
+    assert burst == [0.0] * len(burst)  # no sleep at all while under the cap
+    waits = [pacer.delay() for _ in range(3)]
+    assert waits == pytest.approx([0.001, 0.002, 0.003])  # each told its own turn: no busy-wait, no pile-up
+
+
+def test_a_capped_pacer_holds_the_rate_over_time():
+    clock = FakeClock()
+    pacer = SendPacer(5000, clock)
+    assert posts_in(pacer, clock, 10.0) == pytest.approx(50_000 + 5000 * pacing.BURST_SECONDS, abs=2)
+
+
+def test_tokens_do_not_pile_up_while_idle():
+    clock = FakeClock()
+    pacer = SendPacer(100, clock)
+    clock.now += 3600
+    free = 0
+    while pacer.delay() == 0.0:
+        free += 1
+    assert free == int(100 * pacing.BURST_SECONDS)
+
+
+def test_a_throttle_halves_the_rate_once_per_interval_then_it_grows_back():
+    clock = FakeClock()
+    pacer = SendPacer(1000, clock)
+    pacer.throttled()
+    assert pacer.rate == 500
+    for _ in range(50):  # the rest of the posts in flight answer the same overload
+        pacer.throttled()
+    assert pacer.rate == 500
+    clock.now += pacing.SLOWDOWN_INTERVAL_SECONDS
+    pacer.throttled()
+    assert pacer.rate == 250
+    clock.now += 2.0
+    pacer.delay()
+    assert pacer.rate == pytest.approx(250 + 1000 * pacing.RECOVERY_SHARE_PER_SECOND * 2.0)
+    clock.now += 60
+    pacer.delay()
+    assert pacer.rate == 1000  # never above the cap
+
+
+def test_a_throttled_pacer_sends_at_the_lower_rate():
+    clock = FakeClock()
+    pacer = SendPacer(1000, clock)
+    pacer.throttled()
+    clock.now += 0.5
+    sent = posts_in(pacer, clock, 1.0)
+    assert 500 <= sent < 1000 * 0.75  # halved, and growing back only by steps
+
+
+def test_an_uncapped_pacer_slows_to_half_the_rate_it_saw_and_becomes_uncapped_again():
+    clock = FakeClock()
+    pacer = SendPacer(None, clock)
+    for _ in range(400):  # 400 posts in 0.2 s: 2000/s
+        pacer.delay()
+        clock.now += 0.0005
+    pacer.throttled()
+    assert pacer.rate == pytest.approx(1000, rel=0.01)
+    assert pacer.delay() == 0.0  # the bucket keeps what it held
+    clock.now += 60
+    assert pacer.delay() == 0.0
+    assert pacer.rate is None
+
+
+def test_a_throttle_during_a_small_send_does_not_hold_the_next_large_one_back():
+    clock = FakeClock()
+    pacer = SendPacer(None, clock)
+    for _ in range(3):
+        pacer.delay()
+    pacer.throttled()
+    assert pacer.rate == 15  # half of 3 posts in the shortest window (0.1 s)
+    clock.now += 1.0
+    pacer.delay()
+    assert pacer.rate is None
+
+
+def test_the_rate_never_falls_below_the_floor():
+    clock = FakeClock()
+    pacer = SendPacer(20, clock)
+    for _ in range(10):
+        pacer.throttled()
+        clock.now += pacing.SLOWDOWN_INTERVAL_SECONDS
+    assert pacer.rate == pacing.MIN_RATE_PER_SECOND
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_a_pacer_refuses_a_limit_that_is_not_positive(limit):
+    with pytest.raises(ValueError, match="positive"):
+        SendPacer(limit)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "1000", True, 1_000_001])
+def test_a_bad_send_rate_limit_is_an_error(settings, value):
+    settings.WEBSOCKETS = {"SEND_RATE_LIMIT_PER_SECOND": value}
+    assert [m.id for m in run_checks() if m.id.startswith("websockets_app.E")] == ["websockets_app.E032"]
+
+
+@pytest.mark.parametrize("value", [None, 1, 5000, 1_000_000])
+def test_a_good_send_rate_limit_passes(settings, value):
+    settings.WEBSOCKETS = {"SEND_RATE_LIMIT_PER_SECOND": value}
+    assert [m.id for m in run_checks() if m.id == "websockets_app.E032"] == []
+
+
+def test_the_setting_reaches_the_concurrent_transport(settings, monkeypatch):
+    seen = {}
+
+    def deliver(targets, body, **options):
+        seen.update(options)
+        return concurrent.SendResult()
+
+    monkeypatch.setattr(concurrent, "deliver", deliver)
+    settings.WEBSOCKETS = {"SEND_RATE_LIMIT_PER_SECOND": 1234}
+    from websockets_app.messaging import transports
+
+    transports.deliver_concurrently([Target("a", "http://127.0.0.1:1", REGION)] * 2, b"x", time.monotonic() + 1)
+    assert seen["rate_limit"] == 1234
+
+
+@pytest.fixture
+def stub_process():
+    """The stub in its own process (as in the benchmark), so that it does not share this process's CPU."""
+    stub = Stub(latency_ms=20)
+    yield stub
+    concurrent.shutdown()
+    stub.stop()
+
+
+def test_throttling_slows_the_sender_and_every_429_is_retried(stub_process, aws_credentials, fast_backoff, monkeypatch):
+    ids = [f"throttle-{i:05d}=" if i < 5 else f"live-{i:05d}=" for i in range(2000)]
+    targets = [Target(cid, stub_process.url, REGION) for cid in ids]
+    pacer = concurrent._sender_loop().pacer(None)
+    rates_after_throttles: list[float | None] = []
+
+    def throttled() -> None:
+        SendPacer.throttled(pacer)
+        rates_after_throttles.append(pacer.rate)
+
+    monkeypatch.setattr(pacer, "throttled", throttled)
+    result = concurrent.deliver(targets, b"hi", concurrency=50, max_attempts=6, deadline=time.monotonic() + 30)
+    stats = stub_process.stats()
+    assert (len(result.sent), len(result.failed), len(result.unknown)) == (2000, 0, 0)
+    assert stats["LimitExceededException"] == 5
+    assert stats["delivered_connections"] == stats["delivered_posts"] == 2000
+    assert len(rates_after_throttles) == 5
+    assert all(rate is not None for rate in rates_after_throttles)  # slowed down, not only retried
+
+
+@pytest.mark.slow
+def test_a_capped_send_of_50000_takes_as_long_as_the_cap_says(stub_process, aws_credentials, fast_backoff):
+    ids = [f"gone-{i:05d}=" if i % 20 == 0 else f"live-{i:05d}=" for i in range(50_000)]
+    targets = [Target(cid, stub_process.url, REGION) for cid in ids]
+    started = time.monotonic()
+    result = concurrent.deliver(targets, b"hi", concurrency=200, max_attempts=6, deadline=started + 60, rate_limit=5000)
+    seconds = time.monotonic() - started
+    stats = stub_process.stats()
+    print(f"50,000 posts at 5,000/s: {seconds:.2f} s")
+    assert (len(result.sent), len(result.gone), len(result.failed), len(result.unknown)) == (47_500, 2500, 0, 0)
+    assert stats.get("LimitExceededException", 0) == 0  # no 429 at all, so none left unretried
+    assert 9.0 <= seconds <= 11.0
