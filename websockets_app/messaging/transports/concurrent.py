@@ -77,6 +77,8 @@ class _SenderLoop:
             ),
             # API Gateway needs none of these; leaving them out saves work on every request.
             skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
+            cookie_jar=aiohttp.DummyCookieJar(),  # the Management API sets no cookies: none to look up or store
+            auto_decompress=False,  # its answers are small JSON, never compressed
         )
         self.sessions[(endpoint, region)] = (pool_size, session)
         return session
