@@ -191,15 +191,31 @@ def test_throttling_slows_the_sender_and_every_429_is_retried(stub_process, aws_
     assert all(rate is not None for rate in rates_after_throttles)  # slowed down, not only retried
 
 
+def send_50000(stub: Stub, rate_limit: int | None) -> tuple[float, dict[str, int]]:
+    """Seconds a send of 50,000 posts (5% gone) takes, checking its result; the stub's counters after it."""
+    ids = [f"gone-{i:05d}=" if i % 20 == 0 else f"live-{i:05d}=" for i in range(50_000)]
+    targets = [Target(cid, stub.url, REGION) for cid in ids]
+    stub.reset()
+    started = time.monotonic()
+    result = concurrent.deliver(
+        targets, b"hi", concurrency=200, max_attempts=6, deadline=started + 60, rate_limit=rate_limit
+    )
+    seconds = time.monotonic() - started
+    assert (len(result.sent), len(result.gone), len(result.failed), len(result.unknown)) == (47_500, 2500, 0, 0)
+    return seconds, stub.stats()
+
+
 @pytest.mark.slow
 def test_a_capped_send_of_50000_takes_as_long_as_the_cap_says(stub_process, aws_credentials, fast_backoff):
-    ids = [f"gone-{i:05d}=" if i % 20 == 0 else f"live-{i:05d}=" for i in range(50_000)]
-    targets = [Target(cid, stub_process.url, REGION) for cid in ids]
-    started = time.monotonic()
-    result = concurrent.deliver(targets, b"hi", concurrency=200, max_attempts=6, deadline=started + 60, rate_limit=5000)
-    seconds = time.monotonic() - started
-    stats = stub_process.stats()
-    print(f"50,000 posts at 5,000/s: {seconds:.2f} s")
-    assert (len(result.sent), len(result.gone), len(result.failed), len(result.unknown)) == (47_500, 2500, 0, 0)
+    seconds, stats = send_50000(stub_process, rate_limit=5000)
+    print(f"50,000 posts at a cap of 5,000/s: {seconds:.2f} s")
     assert stats.get("LimitExceededException", 0) == 0  # no 429 at all, so none left unretried
-    assert 9.0 <= seconds <= 11.0
+    assert stats["delivered_posts"] == stats["delivered_connections"] == 47_500
+    assert seconds >= 9.0  # never faster than the cap allows
+    if seconds > 11.0:
+        # Slower than the cap: only acceptable when this machine, busy now, cannot post 5,000/s at all. The same
+        # send uncapped, in the same run, shows what it can do; the cap may cost at most a tenth on top of that.
+        uncapped, _ = send_50000(stub_process, rate_limit=None)
+        print(f"50,000 posts uncapped: {uncapped:.2f} s")
+        assert uncapped > 9.0, "the machine posts faster than the cap, yet the capped send was late"
+        assert seconds <= uncapped * 1.1
