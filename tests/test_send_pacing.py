@@ -56,6 +56,36 @@ def test_a_capped_pacer_holds_the_rate_over_time():
     assert posts_in(pacer, clock, 10.0) == pytest.approx(50_000 + 5000 * pacing.BURST_SECONDS, abs=2)
 
 
+def test_a_post_cut_short_while_waiting_gives_its_turn_back():
+    clock = FakeClock()
+    pacer = SendPacer(10, clock)
+    pacer.delay()  # the one token the bucket holds
+    waits = [pacer.delay() for _ in range(200)]  # 200 workers waiting for their turns
+    assert waits[-1] == pytest.approx(20.0)
+    for _ in waits:  # the deadline passes: none of them posts
+        pacer.refund()
+    assert pacer.delay() == pytest.approx(0.1)  # the next send waits for one turn, not for 200
+
+
+def test_a_post_waiting_at_the_deadline_refunds_its_token(monkeypatch):
+    import asyncio
+
+    refunds = []
+    pacer = SendPacer(10)
+    monkeypatch.setattr(pacer, "delay", lambda: 60.0)
+    monkeypatch.setattr(pacer, "refund", lambda: refunds.append(1))
+
+    async def cut_short() -> None:
+        post = asyncio.ensure_future(concurrent._post(None, None, pacer, Target("a", "x", REGION), b"x", 1, [False]))  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)
+        post.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await post
+
+    asyncio.run(cut_short())
+    assert refunds == [1]
+
+
 def test_tokens_do_not_pile_up_while_idle():
     clock = FakeClock()
     pacer = SendPacer(100, clock)

@@ -210,7 +210,11 @@ async def _post(
     for attempt in range(1, max_attempts + 1):
         wait = pacer.delay()
         if wait:  # over the allowed rate: this post's turn comes later (no sleep call while under it)
-            await asyncio.sleep(wait)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                pacer.refund()
+                raise
         url, headers = signer.sign(target.connection_id)  # signed again on each try: the time is part of it
         in_flight[0] = True
         verdict, message, status = await _try(session, url, headers, body)

@@ -59,6 +59,12 @@ class SendPacer:
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0.0 else -self._tokens / self.rate
 
+    def refund(self) -> None:
+        """Give back the token of a post that waited for its turn and was then never made (the send's deadline
+        passed): a later send must not wait for it."""
+        if self.rate is not None:
+            self._tokens = min(self._capacity(), self._tokens + 1.0)
+
     def throttled(self) -> None:
         """API Gateway answered 429: halve the allowed rate (once per ``SLOWDOWN_INTERVAL_SECONDS``)."""
         now = self.clock()
