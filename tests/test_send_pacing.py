@@ -96,16 +96,25 @@ def test_tokens_do_not_pile_up_while_idle():
     assert free == int(100 * pacing.BURST_SECONDS)
 
 
-def test_a_throttle_halves_the_rate_once_per_interval_then_it_grows_back():
+def window(pacer: SendPacer, clock: FakeClock, posts: int, throttles: int) -> None:
+    """One judging window: ``posts`` posts spread over it, ``throttles`` of them answered 429."""
+    start = clock.now
+    for n in range(posts):
+        clock.now = start + pacing.WINDOW_SECONDS * n / posts
+        pacer.delay()
+    clock.now = start + pacing.WINDOW_SECONDS
+    for _ in range(throttles):
+        pacer.throttled()
+
+
+def test_a_window_of_nothing_but_throttles_halves_the_rate_then_it_grows_back():
     clock = FakeClock()
     pacer = SendPacer(1000, clock)
-    pacer.throttled()
+    window(pacer, clock, posts=250, throttles=250)
+    pacer.delay()  # the next window's first post: the last one is judged
     assert pacer.rate == 500
-    for _ in range(50):  # the rest of the posts in flight answer the same overload
-        pacer.throttled()
-    assert pacer.rate == 500
-    clock.now += pacing.SLOWDOWN_INTERVAL_SECONDS
-    pacer.throttled()
+    window(pacer, clock, posts=125, throttles=125)
+    pacer.delay()
     assert pacer.rate == 250
     clock.now += 2.0
     pacer.delay()
@@ -115,24 +124,29 @@ def test_a_throttle_halves_the_rate_once_per_interval_then_it_grows_back():
     assert pacer.rate == 1000  # never above the cap
 
 
-def test_a_throttled_pacer_sends_at_the_lower_rate():
+def test_the_rate_falls_by_the_share_of_posts_throttled():
     clock = FakeClock()
     pacer = SendPacer(1000, clock)
-    pacer.throttled()
-    clock.now += 0.5
+    window(pacer, clock, posts=200, throttles=20)
+    pacer.delay()
+    assert pacer.rate == pytest.approx(900)  # a tenth throttled: a tenth slower, not half
+
+
+def test_a_throttle_slows_the_posts_down_within_a_window():
+    clock = FakeClock()
+    pacer = SendPacer(1000, clock)
+    window(pacer, clock, posts=250, throttles=250)
     sent = posts_in(pacer, clock, 1.0)
     assert 500 <= sent < 1000 * 0.75  # halved, and growing back only by steps
 
 
-def test_an_uncapped_pacer_slows_to_half_the_rate_it_saw_and_becomes_uncapped_again():
+def test_an_uncapped_pacer_slows_below_the_rate_it_saw_and_becomes_uncapped_again():
     clock = FakeClock()
     pacer = SendPacer(None, clock)
-    for _ in range(400):  # 400 posts in 0.2 s: 2000/s
-        pacer.delay()
-        clock.now += 0.0005
-    pacer.throttled()
-    assert pacer.rate == pytest.approx(1000, rel=0.01)
+    window(pacer, clock, posts=500, throttles=250)  # 2000/s, half of them throttled
     assert pacer.delay() == 0.0  # the bucket keeps what it held
+    assert pacer.rate == pytest.approx(1000, rel=0.01)
+    assert pacer.ceiling == pytest.approx(2000, rel=0.01)
     clock.now += 60
     assert pacer.delay() == 0.0
     assert pacer.rate is None
@@ -141,10 +155,9 @@ def test_an_uncapped_pacer_slows_to_half_the_rate_it_saw_and_becomes_uncapped_ag
 def test_a_throttle_during_a_small_send_does_not_hold_the_next_large_one_back():
     clock = FakeClock()
     pacer = SendPacer(None, clock)
-    for _ in range(3):
-        pacer.delay()
-    pacer.throttled()
-    assert pacer.rate == 15  # half of 3 posts in the shortest window (0.1 s)
+    window(pacer, clock, posts=3, throttles=1)
+    pacer.delay()
+    assert pacer.rate == pacing.MIN_RATE_PER_SECOND  # a third of 12 posts/s, but never below the floor
     clock.now += 1.0
     pacer.delay()
     assert pacer.rate is None
@@ -154,9 +167,21 @@ def test_the_rate_never_falls_below_the_floor():
     clock = FakeClock()
     pacer = SendPacer(20, clock)
     for _ in range(10):
-        pacer.throttled()
-        clock.now += pacing.SLOWDOWN_INTERVAL_SECONDS
+        window(pacer, clock, posts=5, throttles=5)
+    pacer.delay()
     assert pacer.rate == pacing.MIN_RATE_PER_SECOND
+
+
+def test_throttles_are_judged_once_per_window_however_many_arrive():
+    clock = FakeClock()
+    pacer = SendPacer(1000, clock)
+    pacer.delay()
+    for _ in range(1000):  # the answers of every post in flight at once
+        pacer.throttled()
+    assert pacer.rate == 1000
+    clock.now += pacing.WINDOW_SECONDS
+    pacer.delay()
+    assert pacer.rate == 500
 
 
 @pytest.mark.parametrize("limit", [0, -5])
@@ -205,20 +230,15 @@ def test_throttling_slows_the_sender_and_every_429_is_retried(stub_process, aws_
     ids = [f"throttle-{i:05d}=" if i < 5 else f"live-{i:05d}=" for i in range(2000)]
     targets = [Target(cid, stub_process.url, REGION) for cid in ids]
     pacer = concurrent._sender_loop().pacer(None)
-    rates_after_throttles: list[float | None] = []
-
-    def throttled() -> None:
-        SendPacer.throttled(pacer)
-        rates_after_throttles.append(pacer.rate)
-
-    monkeypatch.setattr(pacer, "throttled", throttled)
+    # No growing back: whatever slowdown the throttles caused is still there when the send ends.
+    monkeypatch.setattr(pacing, "RECOVERY_SHARE_PER_SECOND", 0.0)
+    monkeypatch.setattr(pacing, "RECOVERY_MIN_PER_SECOND", 0.0)
     result = concurrent.deliver(targets, b"hi", concurrency=50, max_attempts=6, deadline=time.monotonic() + 30)
     stats = stub_process.stats()
     assert (len(result.sent), len(result.failed), len(result.unknown)) == (2000, 0, 0)
     assert stats["LimitExceededException"] == 5
     assert stats["delivered_connections"] == stats["delivered_posts"] == 2000
-    assert len(rates_after_throttles) == 5
-    assert all(rate is not None for rate in rates_after_throttles)  # slowed down, not only retried
+    assert pacer.rate is not None  # slowed down, not only retried
 
 
 def send_50000(stub: Stub, rate_limit: int | None) -> tuple[float, dict[str, int]]:

@@ -1,11 +1,16 @@
 """How fast the concurrent transport may post: a token bucket for ``SEND_RATE_LIMIT_PER_SECOND``, and an allowed
-rate that halves when API Gateway throttles and grows back by steps while it does not.
+rate that falls when API Gateway throttles and grows back by steps while it does not.
 
 API Gateway's account throttle (10,000 requests/s by default) is shared by the HTTP API, the WebSocket API and
 every ``@connections`` call; a fan-out that takes all of it throttles the site. The bucket lends tokens ahead:
 a post that finds one waits for nothing (no sleep call), one that does not is told how long to wait for its turn,
-so posts are spread evenly at the allowed rate without any busy-wait. Loop-confined: one pacer per process, used
-from the sender's event loop only. No clock but the one given (``time.monotonic`` by default).
+so posts are spread evenly at the allowed rate without any busy-wait.
+
+The allowed rate is judged once per ``WINDOW_SECONDS`` (multiplicative decrease, additive increase): after a window
+with throttled answers it falls by their share of the window's posts (at most by half, so a window of nothing but
+429s halves it); after a window without, it grows by ``RECOVERY_SHARE_PER_SECOND`` of its ceiling per second (the
+cap, or without a cap the rate seen when the throttling began, after which it is uncapped again). Loop-confined:
+one pacer per process, used from the sender's event loop only. No clock but the one given.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from collections.abc import Callable
 
 # The bucket holds this many seconds of posts, so a send starts without waiting and a burst stays short.
 BURST_SECONDS = 0.1
-# After a throttle the rate is halved at most once per this many seconds: the throttles of the posts already in
-# flight answer the same overload and must not halve it again and again.
-SLOWDOWN_INTERVAL_SECONDS = 1.0
+# How often the allowed rate is judged: long enough for a window's throttled answers to come back.
+WINDOW_SECONDS = 0.25
+# The most one window of throttling takes off the allowed rate.
+MAX_DECREASE = 0.5
 # While nothing is throttled, the allowed rate grows by this share of its ceiling per second, and by at least
 # RECOVERY_MIN_PER_SECOND (a throttle seen during a small send must not hold the next large one back for long).
 RECOVERY_SHARE_PER_SECOND = 0.1
@@ -39,8 +45,7 @@ class SendPacer:
         now = clock()
         self._tokens = self._capacity()
         self._refilled = now
-        self._slowed = -SLOWDOWN_INTERVAL_SECONDS  # when the rate was last halved
-        self._window_start, self._window_posts = now, 0  # posts in the current second, for the rate seen
+        self._window_start, self._window_posts, self._window_throttles = now, 0, 0
 
     def _capacity(self) -> float:
         return 1.0 if self.rate is None else max(1.0, self.rate * BURST_SECONDS)
@@ -49,9 +54,9 @@ class SendPacer:
         """Take one post's token: 0.0 when it may go now, else the seconds to wait for its turn (the token is
         taken either way, so waiting callers are served in order at the allowed rate)."""
         now = self.clock()
-        self._count(now)
-        if self.rate is not None and self.ceiling is not None and self.rate < self.ceiling:
-            self._recover(now, self.rate, self.ceiling)
+        if now - self._window_start >= WINDOW_SECONDS:
+            self._judge(now)
+        self._window_posts += 1
         if self.rate is None:
             return 0.0
         self._tokens = min(self._capacity(), self._tokens + (now - self._refilled) * self.rate)
@@ -66,33 +71,23 @@ class SendPacer:
             self._tokens = min(self._capacity(), self._tokens + 1.0)
 
     def throttled(self) -> None:
-        """API Gateway answered 429: halve the allowed rate (once per ``SLOWDOWN_INTERVAL_SECONDS``)."""
-        now = self.clock()
-        if now - self._slowed < SLOWDOWN_INTERVAL_SECONDS:
-            return
-        self._slowed = now
-        current = self.rate if self.rate is not None else self._seen_rate(now)
-        if self.ceiling is None:
-            self.ceiling = current
-        self.rate = max(MIN_RATE_PER_SECOND, current / 2)
-        self._tokens = min(self._tokens, self._capacity())
-        self._refilled = now
+        """API Gateway answered 429: counted, and judged at the end of the window."""
+        self._window_throttles += 1
 
-    def _recover(self, now: float, rate: float, ceiling: float) -> None:
-        """Grow the rate back additively, by ``RECOVERY_SHARE_PER_SECOND`` of the ceiling per second."""
-        since = now - max(self._slowed, self._refilled)
-        if since <= 0:
-            return
-        step = max(RECOVERY_MIN_PER_SECOND, ceiling * RECOVERY_SHARE_PER_SECOND)
-        self.rate = min(ceiling, rate + step * since)
-        if self.rate >= ceiling and self.limit is None:
-            self.rate = self.ceiling = None  # back where it was: uncapped
-
-    def _count(self, now: float) -> None:
-        if now - self._window_start >= 1.0:
-            self._window_start, self._window_posts = now, 0
-        self._window_posts += 1
-
-    def _seen_rate(self, now: float) -> float:
-        """Posts per second lately (the current window's, at least a tenth of a second long)."""
-        return max(MIN_RATE_PER_SECOND, self._window_posts / max(0.1, now - self._window_start))
+    def _judge(self, now: float) -> None:
+        """End the window: slow down by the share of throttled posts in it, or grow back towards the ceiling."""
+        elapsed = now - self._window_start
+        posts, throttles = self._window_posts, self._window_throttles
+        self._window_start, self._window_posts, self._window_throttles = now, 0, 0
+        if throttles:
+            current = self.rate if self.rate is not None else posts / elapsed
+            if self.ceiling is None:
+                self.ceiling = max(MIN_RATE_PER_SECOND, current)
+            decrease = min(MAX_DECREASE, throttles / max(posts, throttles))
+            self.rate = max(MIN_RATE_PER_SECOND, current * (1 - decrease))
+            self._tokens = min(self._tokens, self._capacity())
+        elif self.rate is not None and self.ceiling is not None and self.rate < self.ceiling:
+            step = max(RECOVERY_MIN_PER_SECOND, self.ceiling * RECOVERY_SHARE_PER_SECOND)
+            self.rate = min(self.ceiling, self.rate + step * elapsed)
+            if self.rate >= self.ceiling and self.limit is None:
+                self.rate = self.ceiling = None  # back where it was: uncapped
