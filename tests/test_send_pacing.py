@@ -157,7 +157,7 @@ def test_a_throttle_during_a_small_send_does_not_hold_the_next_large_one_back():
     pacer = SendPacer(None, clock)
     window(pacer, clock, posts=3, throttles=1)
     pacer.delay()
-    assert pacer.rate == pacing.MIN_RATE_PER_SECOND  # a third of 12 posts/s, but never below the floor
+    assert pacer.rate == pytest.approx(18 * 0.99)  # 3 posts in 1/6 s seen; one 429 judged among at least 100
     clock.now += 1.0
     pacer.delay()
     assert pacer.rate is None
@@ -167,9 +167,18 @@ def test_the_rate_never_falls_below_the_floor():
     clock = FakeClock()
     pacer = SendPacer(20, clock)
     for _ in range(10):
-        window(pacer, clock, posts=5, throttles=5)
+        window(pacer, clock, posts=100, throttles=100)
     pacer.delay()
     assert pacer.rate == pacing.MIN_RATE_PER_SECOND
+
+
+def test_a_few_throttled_retries_at_the_tail_of_a_send_do_not_halve_the_rate():
+    clock = FakeClock()
+    pacer = SendPacer(1000, clock)
+    for _ in range(4):
+        window(pacer, clock, posts=2, throttles=2)
+    pacer.delay()
+    assert pacer.rate == pytest.approx(1000 * 0.98**4)
 
 
 def test_throttles_are_judged_once_per_window_however_many_arrive():
