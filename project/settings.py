@@ -214,6 +214,7 @@ WEBSOCKETS: dict[str, object] = {
         "MANAGEMENT_ENDPOINT_URL": env_str("WEBSOCKETS_MANAGEMENT_ENDPOINT_URL") or None,
         "AWS_REGION": env_str("WEBSOCKETS_AWS_REGION") or None,
         "FANOUT_QUEUE_URL": env_str("WEBSOCKETS_FANOUT_QUEUE_URL") or None,
+        "SEND_RATE_LIMIT_PER_SECOND": env_int("WEBSOCKETS_SEND_RATE_LIMIT_PER_SECOND", 0, minimum=0) or None,
         # e.g. "https://example.com,https://.example.com"; unset: no Origin check (manage.py check --deploy warns).
         "ALLOWED_ORIGINS": env_list("WEBSOCKETS_ALLOWED_ORIGINS", []) or None,
         # False when the WebSocket domain does not receive the site's session cookie: the token alone then

@@ -99,11 +99,15 @@ def test_the_fanout_benchmark_runs_and_delivers_everything():
     assert report["ok"] is True
     assert report["missed"] == []
     assert_judged_by_ratios(report, ["delivery_problems"])  # --check delivery: the ratios are not judged
-    assert set(report["runs"]) == {"sequential_boto3", "boto3_thread_pool", "sender", "floor"}
+    assert set(report["runs"]) == {"sequential_boto3", "boto3_thread_pool", "sender", "sender_alone", "floor"}
     floor = report["runs"].pop("floor")  # the cheapest client: it delivers, and marks nothing
     assert floor["problems"] == []
     assert floor["statuses"] == {"200": 257, "410": 30, "429": 13}  # throttled once, never retried
     assert report["ratios"]["sender_cpu_vs_floor"] > 1
+    alone = report["runs"].pop("sender_alone")  # the transport on prebuilt targets: it reads and marks nothing
+    assert alone["problems"] == []
+    assert (alone["messages"], alone["delivered"], alone["live"]) == (300, 270, 270)
+    assert report["ratios"]["public_path_overhead"] > 0
     for run in report["runs"].values():
         assert run["problems"] == []
         assert run["delivered"] == run["live"]
@@ -122,6 +126,8 @@ def test_the_fanout_benchmark_runs_and_delivers_everything():
         "sender_cpu_vs_floor",
         "replay_cpu_vs_plain",
         "replay_time_vs_plain",
+        "sender_alone_cpu_vs_floor",
+        "public_path_overhead",
     }
     # Replayable channel sends beside plain ones, in the same run: the extra queries are counted, not timed.
     channel_sends = report["channel_sends"]

@@ -16,6 +16,7 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 from websockets_app.messaging import retry
 from websockets_app.messaging.results import SendResult, Target
 from websockets_app.messaging.transports import boto, concurrent
+from websockets_app.messaging.transports.pacing import SendPacer
 from websockets_app.messaging.transports.sigv4 import ConnectionSigner
 
 ENDPOINT = "https://abc123.execute-api.eu-west-1.amazonaws.com/production"
@@ -143,7 +144,7 @@ def play_to_concurrent(seen: tuple) -> tuple[SendResult, int]:
     signer = ConnectionSigner(ENDPOINT, REGION, credentials, "0" * 64)
     session = _Session(seen)
     target = Target("c1", ENDPOINT, REGION)
-    outcome, failure = asyncio.run(concurrent._post(session, signer, target, b"x", ATTEMPTS, [False]))  # type: ignore[arg-type]
+    outcome, failure = asyncio.run(concurrent._post(session, signer, SendPacer(None), target, b"x", ATTEMPTS, [False]))  # type: ignore[arg-type]
     result = SendResult()
     result.record(target.connection_id, outcome, failure)
     return result, session.tries

@@ -424,6 +424,9 @@ def decided(parameters: dict[str, str]) -> dict:
                 return resolve(when_true if condition(name) else when_false)
             if set(node) == {"Ref"} and node["Ref"] in values:
                 return values[node["Ref"]]
+            if set(node) == {"Fn::FindInMap"}:
+                table, key, field = (resolve(part) for part in node["Fn::FindInMap"])
+                return template["Mappings"][table][str(key)][field]
             resolved = {key: resolve(item) for key, item in node.items()}
             return {key: item for key, item in resolved.items() if item != NO_VALUE}
         if isinstance(node, list):
@@ -720,3 +723,31 @@ def test_sam_validate_lint_is_clean_in_any_mode_or_environment(name, tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+BUDGETS = yaml_parameters()["BroadcastBudgetPerSecond"]["AllowedValues"]
+
+
+def test_the_default_broadcast_budget_is_about_half_the_default_account_limit():
+    assert yaml_parameters()["BroadcastBudgetPerSecond"]["Default"] == 5000
+    assert len(BUDGETS) >= 3
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_the_fanout_stays_within_its_broadcast_budget(budget):
+    resources = translated({"BroadcastBudgetPerSecond": str(budget)})
+    concurrency = int(resources["FanoutEventSource"]["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+    variables = resources["FanoutFunction"]["Properties"]["Environment"]["Variables"]
+    cap = int(variables["WEBSOCKETS_SEND_RATE_LIMIT_PER_SECOND"])
+    assert 2 <= concurrency <= 1000
+    assert cap >= 1
+    assert cap * concurrency <= int(budget)
+    # The fan-out function keeps the environment every function shares.
+    assert "WEBSOCKETS_FANOUT_QUEUE_URL" in variables
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_cfn_lint_accepts_every_broadcast_budget(budget):
+    template, _ = decode_str(TEMPLATE_TEXT)
+    template["Parameters"]["BroadcastBudgetPerSecond"]["Default"] = budget
+    assert [str(match) for match in lint(json.dumps(template))] == []

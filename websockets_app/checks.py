@@ -199,6 +199,15 @@ def _messaging_errors(raw: dict[str, Any]) -> list[CheckMessage]:
                 "Keep it below the Lambda function's timeout; the default is 10.",
             )
         )
+    rate_limit = raw.get("SEND_RATE_LIMIT_PER_SECOND")
+    if rate_limit is not None and not _is_int_between(rate_limit, 1, 1_000_000):
+        messages.append(
+            _error(
+                32,
+                "WEBSOCKETS['SEND_RATE_LIMIT_PER_SECOND'] must be an integer from 1 to 1000000, or None for no cap.",
+                "API Gateway's default account limit is 10,000 requests/s, shared by every API and post.",
+            )
+        )
     queue_url = raw.get("FANOUT_QUEUE_URL")
     if queue_url is not None and not _is_http_url(queue_url):
         messages.append(

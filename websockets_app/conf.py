@@ -75,6 +75,11 @@ DEFAULTS: dict[str, Any] = {
     # entered through websockets_app.messaging.lambda_context, a send also ends 2 s before the invocation would
     # time out. 10 s stays well inside the 29 s of API Gateway's integrations and the functions' timeouts.
     "SEND_TIMEOUT_SECONDS": 10,
+    # Most posts a second this process sends to the Management API (None: no cap). API Gateway's account throttle
+    # (10,000 requests/s by default) is shared by the HTTP API, the WebSocket API and every post; the fan-out
+    # function gets its share from template.yaml's BroadcastBudgetPerSecond. Throttling (429) slows the sender
+    # down below it either way (websockets_app/messaging/transports/pacing.py).
+    "SEND_RATE_LIMIT_PER_SECOND": None,
     # SQS queue URL for very large sends; None sends everything from the calling process.
     "FANOUT_QUEUE_URL": None,
     # With a FANOUT_QUEUE_URL, sends to more connections than this are handed to the queue in batches.

@@ -43,6 +43,7 @@ def deliver_concurrently(targets: Sequence[Target], body: bytes, deadline: float
         concurrency=ws_settings.SEND_CONCURRENCY,
         max_attempts=ws_settings.SEND_MAX_ATTEMPTS,
         deadline=deadline,
+        rate_limit=ws_settings.SEND_RATE_LIMIT_PER_SECOND,
     )
 
 

@@ -36,6 +36,7 @@ from websockets_app.messaging import aws_clients, retry
 from websockets_app.messaging.results import Failure, SendResult, Target
 from websockets_app.messaging.retry import CONNECTION_ERROR, CONNECTION_LOST, TIMEOUT, Outcome
 from websockets_app.messaging.transports import MAX_ERROR_BODY_BYTES
+from websockets_app.messaging.transports.pacing import SendPacer
 from websockets_app.messaging.transports.sigv4 import ConnectionSigner
 
 NO_CREDENTIALS = "NoCredentialsError"  # the name botocore gives the same problem
@@ -52,6 +53,7 @@ class _SenderLoop:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self.sessions: dict[tuple[str, str], tuple[int, aiohttp.ClientSession]] = {}
+        self._pacer = SendPacer(None)
         self.thread = threading.Thread(target=self.loop.run_forever, name="websockets-sender", daemon=True)
         self.thread.start()
 
@@ -75,11 +77,20 @@ class _SenderLoop:
             ),
             # API Gateway needs none of these; leaving them out saves work on every request.
             skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
+            cookie_jar=aiohttp.DummyCookieJar(),  # the Management API sets no cookies: none to look up or store
+            auto_decompress=False,  # its answers are small JSON, never compressed
         )
         self.sessions[(endpoint, region)] = (pool_size, session)
         return session
 
+    def pacer(self, limit: int | None) -> SendPacer:
+        """The process's pacer (kept across sends, so a throttled rate carries over); new when the cap changes."""
+        if self._pacer.limit != limit:
+            self._pacer = SendPacer(limit)
+        return self._pacer
+
     async def close_sessions(self) -> None:
+        self._pacer = SendPacer(self._pacer.limit)  # a slowdown ends with the sessions it was measured on
         sessions, self.sessions = self.sessions, {}
         for _, session in sessions.values():
             await session.close()
@@ -100,11 +111,18 @@ def _sender_loop() -> _SenderLoop:
 
 
 def deliver(
-    targets: Sequence[Target], body: bytes, *, concurrency: int, max_attempts: int, deadline: float
+    targets: Sequence[Target],
+    body: bytes,
+    *,
+    concurrency: int,
+    max_attempts: int,
+    deadline: float,
+    rate_limit: int | None = None,
 ) -> SendResult:
-    """Post ``body`` to every target with at most ``concurrency`` requests in flight; blocks until all are done
-    or until ``deadline`` (a ``time.monotonic()`` value): posts cut short then are ``unknown``, posts never
-    started are failed, both with the code ``DeadlineExceeded``."""
+    """Post ``body`` to every target with at most ``concurrency`` requests in flight and at most ``rate_limit``
+    posts a second in this process (None: no cap; either way slower after API Gateway throttles, see
+    ``pacing``); blocks until all are done or until ``deadline`` (a ``time.monotonic()`` value): posts cut short
+    then are ``unknown``, posts never started are failed, both with the code ``DeadlineExceeded``."""
     if not targets:
         return SendResult()
     credentials = aws_clients.frozen_credentials()
@@ -114,11 +132,13 @@ def deliver(
         result.failed = [Failure(target.connection_id, NO_CREDENTIALS, message) for target in targets]
         return result
     sender = _sender_loop()
-    return sender.run(_deliver(sender, targets, body, credentials, concurrency, max_attempts, deadline))
+    pacer = sender.pacer(rate_limit)
+    return sender.run(_deliver(sender, targets, body, credentials, concurrency, max_attempts, deadline, pacer))
 
 
 def shutdown() -> None:
-    """Close the pooled sessions (the loop thread stays; new sessions are made on the next send).
+    """Close the pooled sessions and forget any slowdown (the loop thread stays; new sessions are made on the
+    next send).
 
     Runs at interpreter exit, so a management command or a test run ends without unclosed-session warnings.
     """
@@ -136,6 +156,7 @@ async def _deliver(
     concurrency: int,
     max_attempts: int,
     deadline: float,
+    pacer: SendPacer,
 ) -> SendResult:
     payload_hash = hashlib.sha256(body).hexdigest()
     clients: dict[tuple[str, str], tuple[aiohttp.ClientSession, ConnectionSigner]] = {}
@@ -155,7 +176,7 @@ async def _deliver(
             session, signer = clients[(target.endpoint, target.region)]
             in_flight = [False]  # set by _post while a request is out: what the deadline cuts short
             try:
-                outcome, failure = await _post(session, signer, target, body, max_attempts, in_flight)
+                outcome, failure = await _post(session, signer, pacer, target, body, max_attempts, in_flight)
             except asyncio.CancelledError:
                 cut = retry.deadline_reached(in_flight[0])
                 message = "The send's deadline passed."
@@ -179,6 +200,7 @@ async def _deliver(
 async def _post(
     session: aiohttp.ClientSession,
     signer: ConnectionSigner,
+    pacer: SendPacer,
     target: Target,
     body: bytes,
     max_attempts: int,
@@ -186,9 +208,18 @@ async def _post(
 ) -> tuple[Outcome, Failure | None]:
     """Post to one target, tried again as ``retry`` decides; ``in_flight[0]`` is True while a request is out."""
     for attempt in range(1, max_attempts + 1):
+        wait = pacer.delay()
+        if wait:  # over the allowed rate: this post's turn comes later (no sleep call while under it)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                pacer.refund()
+                raise
         url, headers = signer.sign(target.connection_id)  # signed again on each try: the time is part of it
         in_flight[0] = True
         verdict, message, status = await _try(session, url, headers, body)
+        if verdict.outcome == "throttled":
+            pacer.throttled()
         delay = retry.next_delay(verdict, attempt, max_attempts)
         if delay is None:
             if verdict.outcome in ("sent", "gone"):

@@ -52,7 +52,13 @@ class ConnectionSigner:
         self.signed_headers = "host;x-amz-date;x-amz-security-token" if self.token else "host;x-amz-date"
         self._keys: dict[str, bytes] = {}
         self._second = -1
-        self._amz_date = ""
+        # What every post signed in the same second shares: the canonical request's tail (headers, signed
+        # headers, payload hash), the string to sign's head, the key, and the Authorization value's head.
+        self._canonical_tail = ""
+        self._string_head = ""
+        self._key = b""
+        self._authorization_head = ""
+        self._shared_headers: dict[str, str] = {}
 
     def _signing_key(self, date: str) -> bytes:
         key = self._keys.get(date)
@@ -63,11 +69,23 @@ class ConnectionSigner:
             self._keys[date] = key
         return key
 
-    def _timestamp(self) -> str:
-        second = int(_clock())
-        if second != self._second:
-            self._second, self._amz_date = second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
-        return self._amz_date
+    def _new_second(self, second: int) -> None:
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+        date = amz_date[:8]
+        canonical_headers = f"host:{self.host}\nx-amz-date:{amz_date}\n"
+        if self.token:
+            canonical_headers += f"x-amz-security-token:{self.token}\n"
+        scope = f"{date}/{self.region}/{SERVICE}/aws4_request"
+        self._canonical_tail = f"\n\n{canonical_headers}\n{self.signed_headers}\n{self.payload_hash}"
+        self._string_head = f"{ALGORITHM}\n{amz_date}\n{scope}\n"
+        self._key = self._signing_key(date)
+        self._authorization_head = (
+            f"{ALGORITHM} Credential={self.access_key}/{scope}, SignedHeaders={self.signed_headers}, Signature="
+        )
+        self._shared_headers = {"X-Amz-Date": amz_date}
+        if self.token:
+            self._shared_headers["X-Amz-Security-Token"] = self.token
+        self._second = second
 
     def sign(self, connection_id: str) -> tuple[str, dict[str, str]]:
         """The URL of a post to ``connection_id`` and its signature headers."""
@@ -82,22 +100,12 @@ class ConnectionSigner:
 
     def headers(self, canonical_uri: str) -> dict[str, str]:
         """X-Amz-Date, X-Amz-Security-Token (with a session token) and Authorization for a canonical URI."""
-        amz_date = self._timestamp()
-        date = amz_date[:8]
-        canonical_headers = f"host:{self.host}\nx-amz-date:{amz_date}\n"
-        if self.token:
-            canonical_headers += f"x-amz-security-token:{self.token}\n"
-        canonical_request = f"POST\n{canonical_uri}\n\n{canonical_headers}\n{self.signed_headers}\n{self.payload_hash}"
-        scope = f"{date}/{self.region}/{SERVICE}/aws4_request"
-        string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(date), string_to_sign.encode(), hashlib.sha256).hexdigest()
-        headers = {
-            "X-Amz-Date": amz_date,
-            "Authorization": (
-                f"{ALGORITHM} Credential={self.access_key}/{scope}, "
-                f"SignedHeaders={self.signed_headers}, Signature={signature}"
-            ),
-        }
-        if self.token:
-            headers["X-Amz-Security-Token"] = self.token
+        second = int(_clock())
+        if second != self._second:
+            self._new_second(second)
+        canonical_request = f"POST\n{canonical_uri}{self._canonical_tail}"
+        string_to_sign = self._string_head + hashlib.sha256(canonical_request.encode()).hexdigest()
+        signature = hmac.digest(self._key, string_to_sign.encode(), "sha256").hex()
+        headers = self._shared_headers.copy()
+        headers["Authorization"] = self._authorization_head + signature
         return headers
