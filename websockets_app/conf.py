@@ -127,6 +127,7 @@ class WebSocketSettings:
     SEND_CONCURRENCY: int
     SEND_MAX_ATTEMPTS: int
     SEND_TIMEOUT_SECONDS: float
+    SEND_RATE_LIMIT_PER_SECOND: int | None
     FANOUT_QUEUE_URL: str | None
     FANOUT_THRESHOLD: int
     FANOUT_BATCH_SIZE: int
