@@ -278,6 +278,8 @@ def test_a_replay_past_api_gateways_message_size_is_split_into_posts_in_order(ap
     bodies = management_stub.stub.delivered["bob="]
     assert len(bodies) == 3
     assert all(len(body) <= MAX_MESSAGE_BYTES for body in bodies)
+    # Every post but the last says more are coming, so the client holds live messages until the replay is whole.
+    assert [json.loads(body).get("more", False) for body in bodies] == [True, True, False]
     assert [m["seq"] for m in replayed(management_stub, "bob=")] == list(range(1, 8))
 
 

@@ -290,6 +290,23 @@ def test_a_replay_is_delivered_in_order_before_live_messages_that_overtook_it(pa
     assert _texts(page) == ["2", "3", "4", "five"]
 
 
+def test_live_messages_wait_for_the_last_post_of_a_replay_split_over_several(page):
+    _tokens(page, {})
+    opened = _sockets(page, reply_pong=False)
+    _start(page, channel="lobby", since=1)
+    _wait(page, "window.client.state === 'open'")
+    socket = opened[0][0]
+    socket.send(json.dumps(_envelope(7, "seven")))  # live, sent while the replay was on its way
+    first = {"type": "replay", "channel": "lobby", "more": True, "messages": [_envelope(n, str(n)) for n in (2, 3, 4)]}
+    socket.send(json.dumps(first))
+    page.wait_for_timeout(100)
+    assert _texts(page) == ["2", "3", "4"]  # more to come: the live one still waits
+    socket.send(json.dumps({"type": "replay", "channel": "lobby", "messages": [_envelope(n, str(n)) for n in (5, 6)]}))
+    _wait(page, "window.client.lastSeq() === 7")
+    page.wait_for_timeout(100)
+    assert _texts(page) == ["2", "3", "4", "5", "6", "seven"]
+
+
 def test_a_gap_notice_is_an_event_and_numbers_go_on_from_its_last(page):
     _tokens(page, {})
     opened = _sockets(page, reply_pong=False)

@@ -54,9 +54,15 @@ class ResumeAnswer:
     replayed: int
 
 
-def _replay_wrapper(channel_name: str) -> tuple[bytes, bytes]:
-    head = encode_payload({"type": "replay", "channel": channel_name, "messages": []})
-    return head[:-2], b"]}"  # '{"type":"replay","channel":"...","messages":[' and ']}'
+def _replay_wrapper(channel_name: str, more: bool = True) -> tuple[bytes, bytes]:
+    """A replay post around its envelopes: '{"type":"replay","channel":"...",["more":true,]"messages":[' and ']}'.
+    Every post of a replay but the last says ``more``, so a client holds live messages until the replay is whole;
+    sizes are reckoned with the longer head, so any post fits."""
+    document: dict[str, Any] = {"type": "replay", "channel": channel_name}
+    if more:
+        document["more"] = True
+    head = encode_payload({**document, "messages": []})
+    return head[:-2], b"]}"
 
 
 def record(channel_name: str, data: Any, using: str | None = None) -> StampedMessage:
@@ -171,21 +177,21 @@ def answer_resume(channel_name: str, since: int, using: str | None = None) -> Re
 def replay_posts(channel_name: str, envelopes: list[str]) -> list[bytes]:
     """``{"type": "replay", ...}`` posts holding these envelopes in order, each within API Gateway's limit."""
     head, tail = _replay_wrapper(channel_name)
-    posts: list[bytes] = []
+    last_head, _ = _replay_wrapper(channel_name, more=False)
+    chunks: list[list[bytes]] = []
     current: list[bytes] = []
     size = len(head) + len(tail)
     for text in envelopes:
         envelope = text.encode("utf-8")
         added = len(envelope) + (1 if current else 0)
         if current and size + added > MAX_MESSAGE_BYTES:
-            posts.append(head + b",".join(current) + tail)
+            chunks.append(current)
             current, size = [], len(head) + len(tail)
             added = len(envelope)
         current.append(envelope)
         size += added
-    if current or not posts:
-        posts.append(head + b",".join(current) + tail)
-    return posts
+    chunks.append(current)  # the last post, empty when nothing was missed
+    return [(head if n < len(chunks) - 1 else last_head) + b",".join(chunk) + tail for n, chunk in enumerate(chunks)]
 
 
 def parse_since(body: dict[str, Any]) -> int:

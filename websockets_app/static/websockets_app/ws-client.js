@@ -259,7 +259,13 @@ export class WebSocketClient extends EventTarget {
       else this.#deliver(data);
     } else if (data?.type === "replay" && Array.isArray(data.messages)) {
       for (const envelope of data.messages) if (isEnvelope(envelope)) this.#deliver(envelope);
-      this.#endResume();
+      // A replay too large for one message comes in several posts: live ones wait for the last.
+      if (data.more === true && this.#resuming) {
+        clearTimeout(this.#resumeTimer);
+        this.#resumeTimer = setTimeout(() => this.#endResume(), RESUME_WAIT_MS);
+      } else {
+        this.#endResume();
+      }
     } else if (data?.type === "gap" && typeof data.channel === "string") {
       // What was missed is gone; from here on the channel's numbers count from its last one.
       this.#forgetSeq(data.channel);
