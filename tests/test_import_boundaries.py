@@ -74,4 +74,3 @@ def test_the_app_imports_nothing_from_the_project():
 def test_the_app_and_its_testing_toolkit_import_nothing_from_this_projects_tests():
     # websockets_app.testing is for other projects' suites: it cannot lean on this one's fixtures or events.
     assert imports_of("websockets_app", "tests") == []
-    assert imports_of("websockets_app", "infra", "project", "tests") == []

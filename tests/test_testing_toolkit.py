@@ -180,7 +180,7 @@ def test_close_and_info_calls_are_recorded(ws):
     assert close(conn.connection_id) is True
     assert ws.management_api.closed == [conn.connection_id]
     assert [call.kind for call in ws.management_api.calls] == ["info", "close"]
-    assert all(call.signed for call in ws.calls())
+    assert all(call.signed for call in ws.management_api.calls)
 
 
 def test_a_user_connects_with_a_real_token_and_session_cookie(ws, django_user_model, settings):

@@ -324,6 +324,13 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
         """Rows still marked connected that were opened more than ``seconds`` ago (a missed ``$disconnect``)."""
         return self.connected().older_than(seconds)
 
+    def record(self, session: WebSocketSession) -> None:
+        """Insert a new connection's row in one INSERT; a repeated $connect (Lambda retries) finds the row already
+        there and changes nothing."""
+        self.bulk_create(
+            [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
+        )
+
     def mark_disconnected(self) -> int:
         """Mark every connected row in the queryset as disconnected, in one UPDATE; returns the row count."""
         return self.filter(connected=True).update(connected=False, updated_on=timezone.now())

@@ -119,10 +119,7 @@ def record_connection(session: WebSocketSession) -> None:
     channel, post a join notice to the channel's other connections."""
     channel, user = session.channel_name, session.user
     with user_in_channel(channel, session.user_id):
-        # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
-        WebSocketSession.objects.bulk_create(
-            [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
-        )
+        WebSocketSession.objects.record(session)
         first = not has_other_connection(channel, session.user_id, session.connection_id)
     if first:
         # Not to this connection: nothing can be posted to it during its $connect.

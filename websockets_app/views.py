@@ -309,10 +309,7 @@ class WebSocketView(View):
 
             record_connection(session)  # the same INSERT, and a join notice for the user's first connection
         else:
-            # One INSERT; a repeated $connect (Lambda retries) finds the row already there and changes nothing.
-            WebSocketSession.objects.bulk_create(
-                [session], update_conflicts=True, unique_fields=["connection_id"], update_fields=["connection_id"]
-            )
+            WebSocketSession.objects.record(session)
         self.websocket_session = session
         return None
 

@@ -29,7 +29,7 @@ from websockets_app.aws_lambda import events
 from websockets_app.aws_lambda.route_selection import select_route, selection_path
 from websockets_app.conf import ws_settings
 from websockets_app.limits import DEFAULT_ROUTE_SELECTION_EXPRESSION
-from websockets_app.testing.management_api import FakeManagementApi, ManagementApiCall
+from websockets_app.testing.management_api import FakeManagementApi
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _USER_AGENT = "WebSocketTestClient"
@@ -276,10 +276,6 @@ class WebSocketTestClient:
         view = resolve(f"{ws_settings.URL_PREFIX}connect").func
         view_class = getattr(view, "view_class", None)
         return str(getattr(view_class, "token_query_parameter", "ws_token"))
-
-    def calls(self) -> list[ManagementApiCall]:
-        """Every Management API call recorded so far, across connections."""
-        return self.management_api.calls
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -171,9 +170,6 @@ class FakeManagementApi:
             identity = {"sourceIp": source_ip, "userAgent": user_agent}
             return HTTPStatus.OK, {"connectedAt": stamp, "identity": identity, "lastActiveAt": stamp}, ""
         return HTTPStatus.OK, None, ""
-
-    def __iter__(self) -> Iterator[ManagementApiCall]:
-        return iter(self.calls)
 
 
 def _handler_class(api: FakeManagementApi) -> type[BaseHTTPRequestHandler]:
