@@ -250,16 +250,16 @@ def test_connection_ids_are_encoded_in_the_url_as_boto3_encodes_them(management_
     assert management_stub.stub.delivered[odd_id] == [b"1", b"2", b"2"]
 
 
-def test_sessions_and_connections_are_reused_across_sends(management_stub, make_session):
+def test_pools_and_connections_are_reused_across_sends(management_stub, make_session):
     from websockets_app.messaging.transports import concurrent
 
     for n in range(6):
         make_session(connection_id=f"live-{n}")
     WebSocketSession.objects.send_message("one")
-    [(_, first_session)] = concurrent._sender_loop().sessions.values()
+    [first_pool] = concurrent._sender_loop().pools.values()
     WebSocketSession.objects.send_message("two")
-    [(_, second_session)] = concurrent._sender_loop().sessions.values()
-    assert first_session is second_session
+    [second_pool] = concurrent._sender_loop().pools.values()
+    assert first_pool is second_pool
     assert management_stub.stub.counts["connections_opened"] <= 6  # not 12: the pool kept them open
     assert all(bodies == [b"one", b"two"] for bodies in management_stub.stub.delivered.values())
 
@@ -293,7 +293,7 @@ def test_a_forked_process_gets_its_own_loop_and_clients(management_stub, monkeyp
     assert child_loop.loop is not parent_loop.loop
     assert aws_clients.client(boto.SERVICE, "eu-west-1", management_stub.url) is not parent_client
     monkeypatch.undo()
-    child_loop.run(child_loop.close_sessions())
+    child_loop.run(child_loop.close_pools())
     child_loop.loop.call_soon_threadsafe(child_loop.loop.stop)
 
 

@@ -76,7 +76,9 @@ def test_a_post_waiting_at_the_deadline_refunds_its_token(monkeypatch):
     monkeypatch.setattr(pacer, "refund", lambda: refunds.append(1))
 
     async def cut_short() -> None:
-        post = asyncio.ensure_future(concurrent._post(None, None, pacer, Target("a", "x", REGION), b"x", 1, [False]))  # type: ignore[arg-type]
+        post = asyncio.ensure_future(
+            concurrent._post(concurrent._Lane(), None, None, pacer, Target("a", "x", REGION), b"x", 1)
+        )  # type: ignore[arg-type]
         await asyncio.sleep(0.01)
         post.cancel()
         with pytest.raises(asyncio.CancelledError):

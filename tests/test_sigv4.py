@@ -71,3 +71,45 @@ def test_host_header_matches_what_clients_send(url, host):
 
 def test_the_signer_alone_builds_connection_urls():
     assert not hasattr(sigv4, "connection_url")
+
+
+@pytest.mark.parametrize(
+    "connection_id",
+    ["L0SM9cOFvHcCIhw=", "a+b/c==", "x y~z%", "conn-1=", ".", "..", "é", "日本", "\x00\x7f", "%41", ""],
+)
+def test_connection_ids_are_encoded_as_quote_encodes_them(connection_id):
+    assert sigv4.encode_connection_id(connection_id) == quote(connection_id, safe="")
+
+
+def test_every_ascii_character_is_encoded_as_quote_encodes_it():
+    every = "".join(chr(code) for code in range(128))
+    assert sigv4.encode_connection_id(every) == quote(every, safe="")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "connection_id", "path"),
+    [
+        ("https://abc123.execute-api.eu-west-1.amazonaws.com/production", "L0SM9cOFvHcCIhw=", "/production"),
+        ("http://127.0.0.1:8001", "a+b/c==", ""),
+        ("http://127.0.0.1:8001/stage/./x/../y", ".", "/stage/./x/../y"),
+        ("http://[::1]:9000/s", "é", "/s"),
+    ],
+)
+@pytest.mark.parametrize("token", [None, "session-token/with+chars="])
+def test_a_whole_request_carries_botocores_signature(monkeypatch, endpoint, connection_id, path, token):
+    credentials = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    monkeypatch.setattr(sigv4, "_clock", NOW.timestamp)
+    signer = sigv4.ConnectionSigner(endpoint, "eu-west-1", credentials, sigv4.hashlib.sha256(b"hello").hexdigest())
+
+    head, _, body = signer.request(connection_id, b"hello").partition(b"\r\n\r\n")
+
+    request_line, *header_lines = head.decode().split("\r\n")
+    url = f"{endpoint}/@connections/{quote(connection_id, safe='')}"
+    assert request_line == f"POST {path}/@connections/{quote(connection_id, safe='')} HTTP/1.1"
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    assert headers == {
+        "Host": sigv4.host_header(endpoint),
+        **botocore_headers(monkeypatch, url, "eu-west-1", credentials),
+        "Content-Length": "5",
+    }
+    assert body == b"hello"

@@ -33,8 +33,10 @@ def resolve(rows: Iterable[tuple[str, int | None]], gateways: dict[int, ApiGatew
             reason = "The session has no API Gateway, so there is no endpoint to post to."
             result.failed.append(Failure(connection_id, NO_API_GATEWAY, reason))
             continue
-        endpoint = endpoints.get(gateway_id, f"API Gateway {gateway_id} does not exist.")
-        if isinstance(endpoint, str):
+        endpoint = endpoints.get(gateway_id)
+        if endpoint is None:
+            result.failed.append(Failure(connection_id, NO_ENDPOINT, f"API Gateway {gateway_id} does not exist."))
+        elif isinstance(endpoint, str):
             result.failed.append(Failure(connection_id, NO_ENDPOINT, endpoint))
         else:
             targets.append(Target(connection_id, *endpoint))

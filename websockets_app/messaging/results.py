@@ -5,6 +5,7 @@ whole send (``SendResult``) and the errors the messaging functions raise. No AWS
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from websockets_app.messaging.retry import RETRYABLE_CODES, Outcome
 
@@ -26,9 +27,9 @@ class ManagementApiError(MessagingError):
         self.failure = failure
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One connection and where to post to it."""
+class Target(NamedTuple):
+    """One connection and where to post to it (a named tuple: a broadcast makes one per session, and a tuple is
+    made in half the time of a frozen dataclass)."""
 
     connection_id: str
     endpoint: str

@@ -1,8 +1,8 @@
 """Which transport posts to the Management API: botocore for one connection, close and info (``boto``), signed
-aiohttp requests for many (``concurrent``).
+requests over pooled keep-alive connections for many (``concurrent``).
 
 The transports are imported on their first use, here, never when Django starts: a container that never sends
-never loads botocore's client machinery or aiohttp (Lambda's init imports only what every event needs).
+never loads botocore's client machinery or the concurrent sender (Lambda's init imports only what every event needs).
 """
 
 from __future__ import annotations

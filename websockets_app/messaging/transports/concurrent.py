@@ -1,20 +1,21 @@
-"""Posting one message to many connections at once: SigV4-signed requests over pooled aiohttp sessions.
+"""Posting one message to many connections at once: SigV4-signed requests over pooled keep-alive connections.
 
 A boto3 client spends about a millisecond of CPU per ``post_to_connection``, which caps a process near a thousand
-messages a second however many threads it runs. Here each request is signed by ``sigv4.ConnectionSigner`` (the
-same signature botocore computes, at a tenth of the cost) and sent by aiohttp over a pooled session;
-``tests/bench/fanout.py`` measures this against boto3 side by side.
+messages a second however many threads it runs. Here each request is built and signed whole by
+``sigv4.ConnectionSigner`` (the same signature botocore computes, at a tenth of the cost) and written over a
+keep-alive connection from an ``http1.Pool``; ``tests/bench/fanout.py`` measures this against boto3 and against the
+cheapest client that does the same work, side by side.
 
 All network work runs on an event loop owned by this module, in a daemon thread. Callers are synchronous Django
-code, so whether or not the calling thread runs an event loop of its own does not matter. aiohttp sessions are
-bound to a loop: they live on that one, one per endpoint and region, reused across calls and Lambda invocations.
-A forked child process starts over with a loop and sessions of its own.
+code, so whether or not the calling thread runs an event loop of its own does not matter. Pools are bound to that
+loop: one per endpoint, reused across calls and Lambda invocations. A forked child process starts over with a
+loop and pools of its own.
 
-At most once: what aiohttp reports is sorted by ``retry.judge``, which tries a post again only when it provably
-never reached the endpoint (no connection could be made, throttling, or the request body could not be written).
-A connection lost after the request went out, a read timeout or the deadline cutting a post short leaves it
-``unknown``. aiohttp itself never resends a POST on a stale pooled connection (it retries only idempotent
-methods, ``aiohttp.client.IDEMPOTENT_METHODS``).
+A fixed set of workers pulls targets from one iterator; each keeps the connection it borrowed from post to post.
+At most once: what a try saw is sorted by ``retry.judge``, which tries a post again only when it provably never
+reached the endpoint (no connection could be made, throttling, or the request never left this process whole). A
+connection lost after the request went out, a read timeout or the deadline cutting a post short leaves it
+``unknown``; nothing here resends a POST on its own.
 """
 
 from __future__ import annotations
@@ -29,13 +30,18 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-import aiohttp
-from yarl import URL
-
 from websockets_app.messaging import aws_clients, retry
 from websockets_app.messaging.results import Failure, SendResult, Target
 from websockets_app.messaging.retry import CONNECTION_ERROR, CONNECTION_LOST, TIMEOUT, Outcome
 from websockets_app.messaging.transports import MAX_ERROR_BODY_BYTES
+from websockets_app.messaging.transports.http1 import (
+    Answer,
+    Connection,
+    ConnectionLost,
+    NotConnected,
+    Pool,
+    ReadTimeout,
+)
 from websockets_app.messaging.transports.pacing import SendPacer
 from websockets_app.messaging.transports.sigv4 import ConnectionSigner
 
@@ -47,12 +53,12 @@ T = TypeVar("T")
 
 
 class _SenderLoop:
-    """An event loop in a daemon thread, and the aiohttp sessions that belong to it."""
+    """An event loop in a daemon thread, and the connection pools that belong to it."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        self.sessions: dict[tuple[str, str], tuple[int, aiohttp.ClientSession]] = {}
+        self.pools: dict[str, Pool] = {}
         self._pacer = SendPacer(None)
         self.thread = threading.Thread(target=self.loop.run_forever, name="websockets-sender", daemon=True)
         self.thread.start()
@@ -63,25 +69,22 @@ class _SenderLoop:
             raise RuntimeError("The sender cannot be called from its own event loop.")
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
-    async def session(self, endpoint: str, region: str, pool_size: int) -> aiohttp.ClientSession:
-        """The pooled session for an endpoint; replaced when the configured pool size changes."""
-        cached = self.sessions.get((endpoint, region))
-        if cached is not None and cached[0] == pool_size and not cached[1].closed:
-            return cached[1]
-        if cached is not None:
-            await cached[1].close()
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(
-                sock_connect=SOCKET_CONNECT_TIMEOUT_SECONDS, sock_read=SOCKET_READ_TIMEOUT_SECONDS
-            ),
-            # API Gateway needs none of these; leaving them out saves work on every request.
-            skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
-            cookie_jar=aiohttp.DummyCookieJar(),  # the Management API sets no cookies: none to look up or store
-            auto_decompress=False,  # its answers are small JSON, never compressed
+    def pool(self, endpoint: str, size: int) -> Pool:
+        """The pool for an endpoint; replaced when the configured size changes. Runs on the loop."""
+        pool = self.pools.get(endpoint)
+        if pool is not None and pool.limit == size:
+            return pool
+        if pool is not None:
+            pool.close()
+        pool = Pool(
+            endpoint,
+            size,
+            connect_timeout=SOCKET_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=SOCKET_READ_TIMEOUT_SECONDS,
+            max_body=MAX_ERROR_BODY_BYTES,
         )
-        self.sessions[(endpoint, region)] = (pool_size, session)
-        return session
+        self.pools[endpoint] = pool
+        return pool
 
     def pacer(self, limit: int | None) -> SendPacer:
         """The process's pacer (kept across sends, so a throttled rate carries over); new when the cap changes."""
@@ -89,11 +92,11 @@ class _SenderLoop:
             self._pacer = SendPacer(limit)
         return self._pacer
 
-    async def close_sessions(self) -> None:
-        self._pacer = SendPacer(self._pacer.limit)  # a slowdown ends with the sessions it was measured on
-        sessions, self.sessions = self.sessions, {}
-        for _, session in sessions.values():
-            await session.close()
+    async def close_pools(self) -> None:
+        self._pacer = SendPacer(self._pacer.limit)  # a slowdown ends with the connections it was measured on
+        pools, self.pools = self.pools, {}
+        for pool in pools.values():
+            pool.close()
 
 
 _lock = threading.Lock()
@@ -137,15 +140,39 @@ def deliver(
 
 
 def shutdown() -> None:
-    """Close the pooled sessions and forget any slowdown (the loop thread stays; new sessions are made on the
+    """Close the pooled connections and forget any slowdown (the loop thread stays; new pools are made on the
     next send).
 
-    Runs at interpreter exit, so a management command or a test run ends without unclosed-session warnings.
+    Runs at interpreter exit, so a management command or a test run ends with its connections closed.
     """
     with _lock:
         sender = _sender
     if sender is not None and sender.pid == os.getpid() and sender.thread.is_alive():
-        sender.run(sender.close_sessions())
+        sender.run(sender.close_pools())
+
+
+class _Lane:
+    """One worker's connection, kept from post to post (borrowed from its pool on first use, given back at the end);
+    ``in_flight`` is True while a request is out: what the deadline cuts short."""
+
+    __slots__ = ("connection", "in_flight")
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+        self.in_flight = False
+
+    async def connection_to(self, pool: Pool) -> Connection:
+        connection = self.connection
+        if connection is not None and connection.pool is pool and connection.usable:
+            return connection
+        self.give_back()
+        self.connection = await pool.borrow()
+        return self.connection
+
+    def give_back(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.pool.give_back(connection)
 
 
 async def _deliver(
@@ -159,12 +186,12 @@ async def _deliver(
     pacer: SendPacer,
 ) -> SendResult:
     payload_hash = hashlib.sha256(body).hexdigest()
-    clients: dict[tuple[str, str], tuple[aiohttp.ClientSession, ConnectionSigner]] = {}
+    routes: dict[tuple[str, str], tuple[Pool, ConnectionSigner]] = {}
     for target in targets:
         key = (target.endpoint, target.region)
-        if key not in clients:
-            session = await sender.session(target.endpoint, target.region, concurrency)
-            clients[key] = (session, ConnectionSigner(target.endpoint, target.region, credentials, payload_hash))
+        if key not in routes:
+            pool = sender.pool(target.endpoint, concurrency)
+            routes[key] = (pool, ConnectionSigner(target.endpoint, target.region, credentials, payload_hash))
 
     result = SendResult()
     pending = iter(targets)
@@ -172,17 +199,22 @@ async def _deliver(
     # A fixed set of workers pulling from one iterator: no task per message, never more than `concurrency`
     # requests in flight, and a throttled worker backing off slows the whole send down, as it should.
     async def worker() -> None:
-        for target in pending:
-            session, signer = clients[(target.endpoint, target.region)]
-            in_flight = [False]  # set by _post while a request is out: what the deadline cuts short
-            try:
-                outcome, failure = await _post(session, signer, pacer, target, body, max_attempts, in_flight)
-            except asyncio.CancelledError:
-                cut = retry.deadline_reached(in_flight[0])
-                message = "The send's deadline passed."
-                result.record(target.connection_id, cut.outcome, Failure(target.connection_id, cut.code, message))
-                raise
-            result.record(target.connection_id, outcome, failure)
+        lane = _Lane()
+        try:
+            for target in pending:
+                pool, signer = routes[(target.endpoint, target.region)]
+                try:
+                    outcome, failure = await _post(lane, pool, signer, pacer, target, body, max_attempts)
+                except asyncio.CancelledError:
+                    cut = retry.deadline_reached(lane.in_flight)
+                    message = "The send's deadline passed."
+                    result.record(target.connection_id, cut.outcome, Failure(target.connection_id, cut.code, message))
+                    raise
+                result.record(target.connection_id, outcome, failure)
+        finally:
+            if lane.in_flight and lane.connection is not None:
+                lane.connection.discard()  # cut short mid-request: its answer must not be read as the next one's
+            lane.give_back()
 
     # asyncio.timeout_at uses the loop's clock, which is time.monotonic().
     loop_deadline = asyncio.get_running_loop().time() + (deadline - time.monotonic())
@@ -198,15 +230,15 @@ async def _deliver(
 
 
 async def _post(
-    session: aiohttp.ClientSession,
+    lane: _Lane,
+    pool: Pool,
     signer: ConnectionSigner,
     pacer: SendPacer,
     target: Target,
     body: bytes,
     max_attempts: int,
-    in_flight: list[bool],
 ) -> tuple[Outcome, Failure | None]:
-    """Post to one target, tried again as ``retry`` decides; ``in_flight[0]`` is True while a request is out."""
+    """Post to one target over the lane's connection, tried again as ``retry`` decides."""
     for attempt in range(1, max_attempts + 1):
         wait = pacer.delay()
         if wait:  # over the allowed rate: this post's turn comes later (no sleep call while under it)
@@ -215,9 +247,9 @@ async def _post(
             except asyncio.CancelledError:
                 pacer.refund()
                 raise
-        url, headers = signer.sign(target.connection_id)  # signed again on each try: the time is part of it
-        in_flight[0] = True
-        verdict, message, status = await _try(session, url, headers, body)
+        request = signer.request(target.connection_id, body)  # signed again on each try: the time is part of it
+        verdict, message, status = await _try(lane, pool, request)
+        lane.in_flight = False  # answered or failed: only a cancellation leaves it set
         if verdict.outcome == "throttled":
             pacer.throttled()
         delay = retry.next_delay(verdict, attempt, max_attempts)
@@ -225,60 +257,39 @@ async def _post(
             if verdict.outcome in ("sent", "gone"):
                 return verdict.outcome, None
             return verdict.outcome, Failure(target.connection_id, verdict.code, message, status)
-        in_flight[0] = False
         await asyncio.sleep(delay)
     return "failed", None  # max_attempts < 1: nothing was tried
 
 
-async def _try(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes
-) -> tuple[retry.Verdict, str, int | None]:
+_SENT = retry.judge(200, "", body_written=True)
+
+
+async def _try(lane: _Lane, pool: Pool, request: bytes) -> tuple[retry.Verdict, str, int | None]:
     """One post, and what ``retry.judge`` makes of it: ``(verdict, message, status)``."""
     try:
-        async with session.post(URL(url, encoded=True), data=body, headers=headers) as response:
-            if response.status < 300:
-                return retry.judge(response.status, "", body_written=True), "", response.status
-            error_type, message = await _error_of(response)
-            return retry.judge(response.status, error_type, body_written=True), message, response.status
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        # No connection was made: nothing was sent.
-        return retry.judge(None, CONNECTION_ERROR, body_written=False), str(exc) or type(exc).__name__, None
-    except aiohttp.ClientOSError as exc:
-        # Either the request never went out whole, or the connection broke after it did.
-        written = not _body_not_written(exc)
-        return retry.judge(None, CONNECTION_LOST, body_written=written), str(exc) or type(exc).__name__, None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-        # The request went out and the answer never came whole.
-        return retry.judge(None, CONNECTION_LOST, body_written=True), str(exc) or type(exc).__name__, None
-    except TimeoutError:
-        return retry.judge(None, TIMEOUT, body_written=True), "No answer in time.", None
-    except aiohttp.ClientError as exc:
-        return retry.judge(None, type(exc).__name__, body_written=True), str(exc), None
+        connection = await lane.connection_to(pool)
+    except NotConnected as exc:
+        return retry.judge(None, CONNECTION_ERROR, body_written=False), str(exc), None
+    lane.in_flight = True
+    try:
+        answer = await connection.request(request)
+    except ConnectionLost as exc:
+        return retry.judge(None, CONNECTION_LOST, body_written=exc.written), str(exc), None
+    except ReadTimeout as exc:
+        return retry.judge(None, TIMEOUT, body_written=True), str(exc), None
+    if answer.status < 300:
+        return _SENT, "", answer.status
+    error_type, message = error_of(answer)
+    return retry.judge(answer.status, error_type, body_written=True), message, answer.status
 
 
-def _body_not_written(exc: aiohttp.ClientOSError) -> bool:
-    """True when aiohttp failed writing the request (its ``write_bytes`` names it so): never sent whole."""
-    # aiohttp raises ClientOSError(errno, text): str() then starts with "[Errno n]", the text is its strerror.
-    return (exc.strerror or str(exc)).startswith("Can not write request body")
-
-
-async def _error_of(response: aiohttp.ClientResponse) -> tuple[str, str]:
-    """AWS's error type (from ``x-amzn-ErrorType`` or the JSON body) and message.
-
-    At most ``MAX_ERROR_BODY_BYTES`` of the body are read; a longer one is cut (and its connection not reused).
-    """
-    error_type = response.headers.get("x-amzn-ErrorType", "").split(":", 1)[0]
+def error_of(answer: Answer) -> tuple[str, str]:
+    """AWS's error type (from ``x-amzn-ErrorType`` or the JSON body) and message; the body was read only up to
+    ``MAX_ERROR_BODY_BYTES``."""
+    error_type = answer.error_type
     message = ""
-    text = bytearray()
     try:
-        while len(text) < MAX_ERROR_BODY_BYTES and (chunk := await response.content.read(MAX_ERROR_BODY_BYTES)):
-            text += chunk
-    except aiohttp.ClientError:
-        pass
-    if len(text) > MAX_ERROR_BODY_BYTES or not response.content.at_eof():
-        response.close()  # the unread rest stays on the server's side
-    try:
-        document = json.loads(bytes(text[:MAX_ERROR_BODY_BYTES]))
+        document = json.loads(answer.body) if answer.body and not answer.cut else None
     except ValueError:
         document = None
     if isinstance(document, dict):

@@ -19,6 +19,10 @@ from urllib.parse import quote, urlsplit
 SERVICE = "execute-api"
 ALGORITHM = "AWS4-HMAC-SHA256"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# What ``quote(s, safe="")`` leaves alone; every other ASCII character becomes %XX. str.translate does it in one
+# C call, a few times faster than quote() (a Python call per character) for the ids API Gateway gives.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_PERCENT_ENCODE = {code: f"%{code:02X}" for code in range(128) if chr(code) not in _UNRESERVED}
 _clock = time.time  # seconds since the epoch; a module attribute so tests can fix the time
 
 
@@ -33,12 +37,20 @@ def host_header(url: str) -> str:
     return host
 
 
+def encode_connection_id(connection_id: str) -> str:
+    """The id as a path segment, as boto3 encodes it (``quote(id, safe="")``)."""
+    if connection_id.isascii():
+        return connection_id.translate(_PERCENT_ENCODE)
+    return quote(connection_id, safe="")
+
+
 class ConnectionSigner:
     """Signs posts to one endpoint, in one region, with one set of credentials and one payload."""
 
     def __init__(self, endpoint: str, region: str, credentials: Any, payload_hash: str) -> None:
         self.url_prefix = f"{endpoint.rstrip('/')}/@connections/"
         path_prefix = f"{urlsplit(endpoint).path.rstrip('/')}/@connections/"
+        self.request_path_prefix = path_prefix  # the path as written on the wire (already encoded)
         # botocore normalises dot segments, then percent-encodes the (already encoded) path again: the
         # signature covers ``%253D`` where the URL says ``%3D``. The prefix's share of that is done once here.
         self.needs_normalising = "/." in path_prefix
@@ -59,6 +71,7 @@ class ConnectionSigner:
         self._key = b""
         self._authorization_head = ""
         self._shared_headers: dict[str, str] = {}
+        self._request_head = ""  # the request line's end and the headers before Authorization
 
     def _signing_key(self, date: str) -> bytes:
         key = self._keys.get(date)
@@ -85,27 +98,44 @@ class ConnectionSigner:
         self._shared_headers = {"X-Amz-Date": amz_date}
         if self.token:
             self._shared_headers["X-Amz-Security-Token"] = self.token
+        lines = "".join(f"{name}: {value}\r\n" for name, value in self._shared_headers.items())
+        self._request_head = f" HTTP/1.1\r\nHost: {self.host}\r\n{lines}Authorization: {self._authorization_head}"
         self._second = second
 
     def sign(self, connection_id: str) -> tuple[str, dict[str, str]]:
         """The URL of a post to ``connection_id`` and its signature headers."""
-        encoded_id = quote(connection_id, safe="")
+        encoded_id = encode_connection_id(connection_id)
+        return self.url_prefix + encoded_id, self.headers(self._canonical_uri(encoded_id))
+
+    def request(self, connection_id: str, body: bytes) -> bytes:
+        """The whole signed HTTP/1.1 request posting ``body`` (whose hash this signer was made with) to
+        ``connection_id``: the same headers as ``sign()``, plus Host and Content-Length."""
+        encoded_id = encode_connection_id(connection_id)
+        signature = self._signature(self._canonical_uri(encoded_id))
+        return (
+            f"POST {self.request_path_prefix}{encoded_id}{self._request_head}{signature}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    def _canonical_uri(self, encoded_id: str) -> str:
         if self.needs_normalising or encoded_id in {".", ".."}:
             from botocore.utils import normalize_url_path
 
-            canonical_uri = quote(normalize_url_path(self.path_prefix + encoded_id), safe="/~")
-        else:
-            canonical_uri = self.path_prefix + quote(encoded_id, safe="/~")
-        return self.url_prefix + encoded_id, self.headers(canonical_uri)
+            return quote(normalize_url_path(self.path_prefix + encoded_id), safe="/~")
+        # quote(encoded_id, safe="/~"): the encoded id holds only unreserved characters and %XX escapes.
+        return self.path_prefix + encoded_id.replace("%", "%25")
 
     def headers(self, canonical_uri: str) -> dict[str, str]:
         """X-Amz-Date, X-Amz-Security-Token (with a session token) and Authorization for a canonical URI."""
+        signature = self._signature(canonical_uri)
+        headers = self._shared_headers.copy()
+        headers["Authorization"] = self._authorization_head + signature
+        return headers
+
+    def _signature(self, canonical_uri: str) -> str:
         second = int(_clock())
         if second != self._second:
             self._new_second(second)
         canonical_request = f"POST\n{canonical_uri}{self._canonical_tail}"
         string_to_sign = self._string_head + hashlib.sha256(canonical_request.encode()).hexdigest()
-        signature = hmac.digest(self._key, string_to_sign.encode(), "sha256").hex()
-        headers = self._shared_headers.copy()
-        headers["Authorization"] = self._authorization_head + signature
-        return headers
+        return hmac.digest(self._key, string_to_sign.encode(), "sha256").hex()
