@@ -58,7 +58,7 @@ TARGET_RATE_VS_THREAD_POOL = 1.2
 TARGET_CPU_SAVING_VS_THREAD_POOL = 2.0
 TARGET_REPLAY_CPU_VS_PLAIN = 1.5
 TARGET_REPLAY_EXTRA_QUERIES = 4
-# The sender writes the same bytes as the floor; what it adds is the signing, the pacing, the retry table and the result.
+# The sender writes the same bytes as the floor; on top it signs, paces, judges each answer and keeps the result.
 TARGET_SENDER_CPU_VS_FLOOR = 2.5
 # The public path (rows read, gone rows marked) adds at most a tenth to the sender's own CPU per message.
 TARGET_PUBLIC_PATH_OVERHEAD = 1.1

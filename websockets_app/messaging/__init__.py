@@ -13,10 +13,10 @@ that may have arrived is reported ``unknown``, never sent again.
 
 The layers, each a module of this package: ``api`` (the functions above) -> ``transports`` (which transport
 posts: ``transports.boto`` in the calling thread for one connection, close and info; ``transports.concurrent``,
-signed requests over keep-alive connections, for more) -> ``retry`` (one decision table for both: sent, gone, tried again, failed or
-unknown), with ``results``, ``deadlines`` and ``aws_clients`` beside them. Above ``FANOUT_THRESHOLD``
-connections, with a ``FANOUT_QUEUE_URL``, the ids are handed to SQS in batches and a fan-out function delivers
-them (``fanout``: the queue's message format and its consumer, together).
+signed requests over keep-alive connections, for more) -> ``retry`` (one decision table for both: sent, gone,
+tried again, failed or unknown), with ``results``, ``deadlines`` and ``aws_clients`` beside them. Above
+``FANOUT_THRESHOLD`` connections, with a ``FANOUT_QUEUE_URL``, the ids are handed to SQS in batches and a fan-out
+function delivers them (``fanout``: the queue's message format and its consumer, together).
 """
 
 from __future__ import annotations
