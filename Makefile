@@ -178,9 +178,9 @@ COMPILE := -m compileall -q -j 0 --invalidation-mode unchecked-hash
 # jmespath (BUNDLE_BOTO3=1 ships the pinned ones, +30 MB); translation sources (.po), Cython/C sources, stubs and
 # wheel RECORD files are never read at run time; only the KEEP_LOCALES catalogues are kept; GeoDjango (needs GDAL)
 # goes, so do the UNUSED_DJANGO parts, the apps' static folders (collected into each function), Powertools'
-# Swagger UI bundle (its event handler is not used) and multidict's C test module. Compiled extensions that carry
+# Swagger UI bundle (its event handler is not used) and C test modules (_testcapi). Compiled extensions that carry
 # DWARF lose those debug sections (not their symbols, segments or dynamic table) with STRIP, an ELF strip that reads
-# arm64: llvm-strip or aarch64-linux-gnu-strip (about 8 MB: aiohttp's parser alone carries 2.8 MB of DWARF); without
+# arm64: llvm-strip or aarch64-linux-gnu-strip (about 1.6 MB, nearly all of it httptools' parser); without
 # one the build says so and ships them as they come. The budget is MAX_PACKAGE_MB (make build MAX_PACKAGE_MB=60 raises it; Lambda's own limit is 250 MB
 # unzipped): bytes that no event imports cost only the download and unpacking of the package at a cold start, a
 # few milliseconds per MB; what an event imports costs import time, which `make bench` measures (coldstart).
@@ -218,7 +218,7 @@ trim-layer:
 	@if [ -n "$(STRIP)" ]; then \
 		find "$(LAYER_DIR)" -type f -name '*.so*' -exec grep -lqa '\.debug_info' {} \; -exec $(STRIP) --strip-debug {} \; ; \
 	else \
-		echo "No llvm-strip or aarch64-linux-gnu-strip: compiled extensions keep their debug sections (about 8 MB more)."; \
+		echo "No llvm-strip or aarch64-linux-gnu-strip: compiled extensions keep their debug sections (about 1.6 MB more)."; \
 	fi
 
 $(addprefix build-,$(FUNCTIONS)): install

@@ -74,3 +74,18 @@ def test_the_app_imports_nothing_from_the_project():
 def test_the_app_and_its_testing_toolkit_import_nothing_from_this_projects_tests():
     # websockets_app.testing is for other projects' suites: it cannot lean on this one's fixtures or events.
     assert imports_of("websockets_app", "tests") == []
+
+
+def test_only_the_local_gateway_uses_aiohttp():
+    # aiohttp serves the laptop's WebSocket gateway (make local); the Lambda package does not ship it.
+    lambda_side = [
+        found
+        for found in imports_of("infra", "aiohttp", "yarl")
+        if not found.startswith(str(Path("infra") / "local"))
+    ]
+    assert lambda_side == []
+    assert imports_of("websockets_app", "aiohttp", "yarl") == []
+    assert imports_of("project", "aiohttp", "yarl") == []
+    runtime = (ROOT / "requirements.txt").read_text().lower()
+    assert "aiohttp" not in runtime
+    assert "yarl" not in runtime

@@ -51,7 +51,7 @@ def test_the_project_is_mit_licensed():
 
 def test_no_runtime_dependency_forbids_the_mit_licence():
     names = runtime_distributions()
-    assert {"django", "aiohttp", "psycopg", "psycopg-binary", "whitenoise", "multidict"} <= names
+    assert {"django", "httptools", "psycopg", "psycopg-binary", "whitenoise"} <= names
     unclear = {
         name: licence_of(name)
         for name in sorted(names)
