@@ -476,3 +476,58 @@ def test_names_are_looked_up_once_for_many_connections(monkeypatch):
         server.close()
 
     asyncio.run(run())
+
+
+def test_an_address_that_refuses_is_passed_over_for_the_next_one(monkeypatch):
+    async def run() -> None:
+        server, url = await serve(answering(OK))
+        port = int(url.rsplit(":", 1)[1])
+        loop = asyncio.get_running_loop()
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        refusing = closed.getsockname()  # bound, never listening: connections to it are refused
+        stream = (socket.AF_INET, socket.SOCK_STREAM, 6, "")
+
+        async def two_addresses(*args: object, **kwargs: object) -> list[tuple]:
+            return [(*stream, refusing), (*stream, ("127.0.0.1", port))]
+
+        monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
+        pool = http1.Pool(f"http://api.test:{port}", 4, connect_timeout=2, read_timeout=2, max_body=10)
+        for _ in range(4):  # whichever address each connection starts with, each gets one
+            await pool.borrow()
+        assert len(server.connections) == 4  # type: ignore[attr-defined]
+        closed.close()
+        pool.close()
+        server.close()
+
+    asyncio.run(run())
+
+
+def test_ipv4_addresses_are_tried_before_ipv6_ones(monkeypatch):
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2001:db8::1", 443, 0, 0))
+        v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.1", 443))
+
+        async def both(*args: object, **kwargs: object) -> list[tuple]:
+            return [v6, v4, v6]
+
+        monkeypatch.setattr(loop, "getaddrinfo", both)
+        pool = pool_for("https://api.test")
+        assert await pool._resolve() == [("192.0.2.1", 443), ("2001:db8::1", 443), ("2001:db8::1", 443)]
+
+    asyncio.run(run())
+
+
+def test_a_name_that_cannot_be_looked_up_is_not_connected(monkeypatch):
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def unknown(*args: object, **kwargs: object) -> list[tuple]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        monkeypatch.setattr(loop, "getaddrinfo", unknown)
+        with pytest.raises(http1.NotConnected, match="Name or service not known"):
+            await pool_for("https://api.test").borrow()
+
+    asyncio.run(run())

@@ -296,29 +296,39 @@ class Pool:
         self.lent.clear()
 
     async def _connect(self) -> Connection:
+        """A new connection to the next of the host's addresses, or to the ones after it if that one fails, all
+        within the connect timeout."""
+        failure: OSError | None = None
         try:
             async with asyncio.timeout(self.connect_timeout):
-                host, port = await self._address()
-                _, connection = await self.loop.create_connection(
-                    lambda: Connection(self),
-                    host,
-                    port,
-                    ssl=self.tls,
-                    server_hostname=self.host if self.tls else None,
-                    ssl_handshake_timeout=self.connect_timeout if self.tls else None,
-                )
+                addresses = await self._resolve()
+                self._next_address = start = (self._next_address + 1) % len(addresses)
+                for host, port in addresses[start:] + addresses[:start]:
+                    try:
+                        _, connection = await self.loop.create_connection(
+                            lambda: Connection(self),
+                            host,
+                            port,
+                            ssl=self.tls,
+                            server_hostname=self.host if self.tls else None,
+                            ssl_handshake_timeout=self.connect_timeout if self.tls else None,
+                        )
+                    except OSError as exc:  # refused, unreachable, certificate: the next address may do
+                        failure = exc
+                        continue
+                    return connection
         except TimeoutError:
             raise NotConnected(f"No connection to {self.host}:{self.port} in {self.connect_timeout} s.") from None
-        except OSError as exc:  # refused, unreachable, name lookup, certificate: nothing was sent
-            raise NotConnected(f"No connection to {self.host}:{self.port}: {exc}") from None
-        return connection
+        except OSError as exc:  # the name lookup failed
+            failure = exc
+        raise NotConnected(f"No connection to {self.host}:{self.port}: {failure}")
 
-    async def _address(self) -> tuple[str, int]:
-        """The next of the host's addresses, looked up once per ``DNS_CACHE_SECONDS`` (not once per connection:
-        a cold sender opens hundreds at once)."""
+    async def _resolve(self) -> list[tuple[str, int]]:
+        """The host's addresses, IPv4 first (Lambda functions have no IPv6 route unless their VPC gives them one),
+        looked up once per ``DNS_CACHE_SECONDS``, not once per connection: a cold sender opens hundreds at once."""
         if time.monotonic() >= self._resolved_until or not self._addresses:
             infos = await self.loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)
             self._addresses = [(str(info[4][0]), int(info[4][1])) for info in infos]
             self._resolved_until = time.monotonic() + DNS_CACHE_SECONDS
-        self._next_address = (self._next_address + 1) % len(self._addresses)
-        return self._addresses[self._next_address]
+        return self._addresses
