@@ -531,3 +531,24 @@ def test_a_name_that_cannot_be_looked_up_is_not_connected(monkeypatch):
             await pool_for("https://api.test").borrow()
 
     asyncio.run(run())
+
+
+def test_headers_that_never_end_are_not_held():
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while not writer.is_closing():
+            writer.write(b"X-Padding: " + b"x" * 1000 + b"\r\n")
+            await writer.drain()
+
+    async def run() -> None:
+        server, url = await serve(endless)
+        pool = pool_for(url)
+        connection = await pool.borrow()
+        with pytest.raises(http1.ConnectionLost, match="headers are too long") as lost:
+            await asyncio.wait_for(connection.request(REQUEST), 5)  # without the bound: read for ever
+        assert lost.value.written
+        assert connection.head_bytes <= http1.MAX_HEAD_BYTES + 256 * 1024  # at most one read past the bound
+        server.close()
+
+    asyncio.run(run())

@@ -34,6 +34,9 @@ import httptools
 KEEPALIVE_SECONDS = 15.0
 # Name lookups are cached this long per pool (new connections then connect by address).
 DNS_CACHE_SECONDS = 300.0
+# An answer's status line and headers may take this many bytes (API Gateway's take a few hundred): a server that
+# sends more is not read any further, so a misconfigured or hostile endpoint cannot make this process hold them.
+MAX_HEAD_BYTES = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ERROR_TYPE_HEADER = b"x-amzn-errortype"
 
@@ -94,6 +97,7 @@ class Connection(asyncio.Protocol):
         self.body = b""
         self.cut = False
         self.headers_done = False
+        self.head_bytes = 0  # read while the headers were not yet complete
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------------------
 
@@ -120,6 +124,12 @@ class Connection(asyncio.Protocol):
             self._fail(ConnectionLost(f"The answer could not be parsed: {exc}", written=True))
             self.discard()
             return
+        if not self.headers_done:
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._fail(ConnectionLost("The answer's headers are too long.", written=True))
+                self.discard()
+                return
         if self.cut and self.waiter is not None:  # the body is longer than wanted: stop reading it
             self.reusable = False
             self._answer()
@@ -188,7 +198,7 @@ class Connection(asyncio.Protocol):
         if transport is None or self.waiter is not None:
             raise RuntimeError("A request needs an open connection with no other request under way.")
         self.waiter = waiter = self.loop.create_future()
-        self.error_type, self.body, self.cut, self.headers_done = "", b"", False, False
+        self.error_type, self.body, self.cut, self.headers_done, self.head_bytes = "", b"", False, False, 0
         self.last_read = self.loop.time()
         transport.write(data)
         if self.timer is None:  # one timer per connection, re-armed only when it fires: none per request
