@@ -473,10 +473,11 @@ def test_messaging_imports_no_aws_library_until_a_send():
         "botocore.session",
         "botocore.client",
         "botocore.auth",
-        "aiohttp",
+        "httptools",
         "websockets_app.messaging.aws_clients",
         "websockets_app.messaging.transports.boto",
         "websockets_app.messaging.transports.concurrent",
+        "websockets_app.messaging.transports.http1",
     )
     code = (
         "import django, sys; django.setup(); import websockets_app.messaging, websockets_app.models; "
