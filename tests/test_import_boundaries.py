@@ -79,9 +79,7 @@ def test_the_app_and_its_testing_toolkit_import_nothing_from_this_projects_tests
 def test_only_the_local_gateway_uses_aiohttp():
     # aiohttp serves the laptop's WebSocket gateway (make local); the Lambda package does not ship it.
     lambda_side = [
-        found
-        for found in imports_of("infra", "aiohttp", "yarl")
-        if not found.startswith(str(Path("infra") / "local"))
+        found for found in imports_of("infra", "aiohttp", "yarl") if not found.startswith(str(Path("infra") / "local"))
     ]
     assert lambda_side == []
     assert imports_of("websockets_app", "aiohttp", "yarl") == []
