@@ -16,9 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.db.models import Field, Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from websockets_app.models import ApiGateway, WebSocketSession
@@ -35,8 +40,13 @@ class _Part(Generic[M]):
 
     model: type[M]
     attnames: list[str]
-    # (index in this part, the column's converters, the column): only the columns that have any.
+    # (index in this part, the column's converters, the column): only the columns that have any, but not those in
+    # ``datetimes``.
     converters: list[tuple[int, list[Converter], Any]]
+    # SQLite's datetime columns (text), parsed by ``_parse_datetimes`` instead of the backend's converter.
+    datetimes: tuple[int, ...]
+    # Whether the instance can be made by ``_make`` rather than ``Model.from_db`` (see ``_makes_plainly``).
+    plain: bool
     start: int
 
     @property
@@ -50,11 +60,70 @@ class _Part(Generic[M]):
             for converter in converters:
                 value = converter(value, column, connection)
             values[index] = value
+        if self.datetimes:
+            _parse_datetimes(values, self.datetimes, connection)
+        if self.plain:
+            return _make(self.model, alias, self.attnames, values)
         return self.model.from_db(alias, self.attnames, values)
 
     def build_joined(self, alias: str, row: tuple[Any, ...], connection: Any) -> M | None:
         """The model a LEFT JOIN brought, or None when it found no row (its primary key is NULL)."""
         return None if row[self.start] is None else self.build(alias, row, connection)
+
+
+def _parse_datetimes(values: list[Any], indexes: tuple[int, ...], connection: Any) -> None:
+    """What SQLite's ``convert_datetimefield_value`` gives for each of these columns, with the settings read once
+    per row instead of once per column and ``datetime.fromisoformat`` called straight (Django's ``parse_datetime``
+    tries it first too). Kept over the backend's converter: the seven datetime columns of a message's row cost
+    ~20 us through it, ~4 us here (tests/bench/events.py)."""
+    aware = settings.USE_TZ
+    for index in indexes:
+        value = values[index]
+        if value is None:
+            continue
+        if not isinstance(value, datetime):
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                values[index] = connection.ops.convert_datetimefield_value(value, None, connection)
+                continue
+        if aware and value.utcoffset() is None:
+            value = value.replace(tzinfo=connection.timezone)  # timezone.make_aware, without its checks
+        values[index] = value
+
+
+def _make(model: type[M], alias: str, attnames: list[str], values: list[Any]) -> M:
+    """``model.from_db(alias, attnames, values)`` for a full row of a model ``_makes_plainly`` accepts: the same
+    signals with the same arguments, the same state, the attributes set in one ``__dict__`` update instead of one
+    ``setattr`` each. Kept over ``from_db``: ~25 us less for the three instances of a message (tests/bench/events.py).
+    """
+    pre_init.send(sender=model, args=tuple(values), kwargs={})
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    post_init.send(sender=model, instance=instance)
+    instance._state.adding = False
+    instance._state.db = alias
+    return instance
+
+
+def _makes_plainly(model: type[Model], attnames: list[str]) -> bool:
+    """Whether ``_make`` gives what ``Model.from_db`` gives: neither ``from_db`` nor ``__init__`` is overridden
+    (nor is an ``__init__`` called after ``Model``'s), and setting each attribute only stores it in the instance's
+    ``__dict__`` (a plain field, or a foreign key's id on an instance that has nothing cached yet)."""
+    mro = model.__mro__
+    if model.__init__ is not Model.__init__ or model.from_db.__func__ is not Model.from_db.__func__:  # type: ignore[attr-defined]
+        return False
+    if any("__init__" in vars(base) for base in mro[mro.index(Model) + 1 : -1]):
+        return False
+    for attname in attnames:
+        descriptor = next((vars(base)[attname] for base in mro if attname in vars(base)), None)
+        if not isinstance(descriptor, DeferredAttribute):
+            return False
+        setter = getattr(type(descriptor), "__set__", None)
+        if setter is not None and setter is not vars(ForeignKeyDeferredAttribute)["__set__"]:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -94,15 +163,20 @@ _GATEWAY = WebSocketSession._meta.get_field("api_gateway")
 
 def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Part[M]:
     fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
-    converters = []
+    converters, datetimes = [], []
+    sqlite_datetime = getattr(type(connection.ops), "convert_datetimefield_value", None)
     for index, field in enumerate(fields):
         column = field.get_col(table_alias)
         # Field.get_db_converters is Django's, but django-stubs do not declare it.
         field_converters = field.get_db_converters(connection)  # type: ignore[attr-defined]
         column_converters = connection.ops.get_db_converters(column) + field_converters
-        if column_converters:
+        only = column_converters[0] if len(column_converters) == 1 else None
+        if connection.vendor == "sqlite" and getattr(only, "__func__", None) is sqlite_datetime is not None:
+            datetimes.append(index)
+        elif column_converters:
             converters.append((index, column_converters, column))
-    return _Part(model, [field.attname for field in fields], converters, start)
+    attnames = [field.attname for field in fields]
+    return _Part(model, attnames, converters, tuple(datetimes), _makes_plainly(model, attnames), start)
 
 
 # Kept over the plain ORM, which costs a message several times the CPU (docs/performance.md, tests/bench/events.py).
