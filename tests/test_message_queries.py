@@ -163,3 +163,32 @@ def test_models_that_make_their_instances_otherwise_are_made_by_from_db():
     assert not message_queries._makes_plainly(OwnInit, ["id", "name"])
     assert not message_queries._makes_plainly(OwnFromDb, ["id", "name"])
     assert not message_queries._makes_plainly(Guarded, ["id", "name"])
+
+
+@isolate_apps("websockets_app")
+def test_only_columns_whose_value_does_not_change_are_selected_without_their_declared_type():
+    from django.db import connection, models
+
+    class Columns(models.Model):
+        day = models.DateField()
+        at = models.TimeField()
+        name = models.CharField(max_length=10)
+        seen = models.DateTimeField()
+
+        class Meta:
+            app_label = "websockets_app"
+
+        def __str__(self) -> str:
+            return self.name
+
+    def undeclared(name: str, converted_from_stored: bool = False) -> bool:
+        field = Columns._meta.get_field(name)
+        return message_queries._undeclared_gives_the_same(field, connection, converted_from_stored)
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's declared types only")
+    assert undeclared("name")  # varchar: no converter registered
+    assert not undeclared("day")  # the driver's date converter gives what Django's own expects
+    assert not undeclared("at")
+    assert not undeclared("seen")
+    assert undeclared("seen", converted_from_stored=True)

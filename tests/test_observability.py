@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
@@ -215,3 +216,36 @@ def test_no_event_count_is_printed_while_metrics_are_disabled(capfd, monkeypatch
         assert emf_documents(capfd.readouterr().out) == []
     finally:
         observability.metrics.provider.clear_metrics()  # Powertools keeps what it did not print
+
+
+def test_the_event_line_names_the_line_that_logs_it(log_output, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    event_line = next(
+        line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("WebSocket MESSAGE")
+    )
+    function, line = event_line["location"].split(":")
+    source = inspect.getsourcelines(observability)[0]
+    assert function == "record_websocket_event"
+    assert "_log_event(" in source[int(line) - 1]
+    assert (event_line["level"], event_line["duration_ms"] >= 0) == ("INFO", True)
+
+
+def test_the_event_line_follows_the_loggers_level(log_output, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    monkeypatch.setattr(observability.logger._logger, "level", logging.WARNING)
+    observability.logger._logger.manager._clear_cache()
+    try:
+        handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    finally:
+        observability.logger._logger.manager._clear_cache()
+    assert not [line for line in json_lines(log_output.getvalue()) if line.get("level") == "INFO"]
+
+
+def test_metrics_in_powertools_dev_mode_follow_powertools(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # dev mode, metrics explicitly on
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    (document,) = emf_documents(capfd.readouterr().out)
+    assert document["MessagesRejected"] == [1.0]

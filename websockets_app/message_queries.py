@@ -11,6 +11,7 @@ objects are made with ``Model.from_db``, exactly as the ORM makes them; the test
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,8 @@ class _Part(Generic[M]):
     # Whether the instance can be made by ``_make`` rather than ``Model.from_db`` (see ``_makes_plainly``).
     plain: bool
     start: int
+    # What the SELECT names for each column, in order.
+    selected: list[str]
 
     @property
     def end(self) -> int:
@@ -74,8 +77,8 @@ class _Part(Generic[M]):
 def _parse_datetimes(values: list[Any], indexes: tuple[int, ...], connection: Any) -> None:
     """What SQLite's ``convert_datetimefield_value`` gives for each of these columns, with the settings read once
     per row instead of once per column and ``datetime.fromisoformat`` called straight (Django's ``parse_datetime``
-    tries it first too). Kept over the backend's converter: the seven datetime columns of a message's row cost
-    ~20 us through it, ~4 us here (tests/bench/events.py)."""
+    tries it first too). Kept over the backend's converter, measured several times slower for the seven datetime
+    columns of a message's row (docs/performance.md, the events benchmark)."""
     aware = settings.USE_TZ
     for index in indexes:
         value = values[index]
@@ -95,7 +98,7 @@ def _parse_datetimes(values: list[Any], indexes: tuple[int, ...], connection: An
 def _make(model: type[M], alias: str, attnames: list[str], values: list[Any]) -> M:
     """``model.from_db(alias, attnames, values)`` for a full row of a model ``_makes_plainly`` accepts: the same
     signals with the same arguments, the same state, the attributes set in one ``__dict__`` update instead of one
-    ``setattr`` each. Kept over ``from_db``: ~25 us less for the three instances of a message (tests/bench/events.py).
+    ``setattr`` each. Kept over ``from_db``, measured slower for the three instances of a message (docs/performance.md).
     """
     pre_init.send(sender=model, args=tuple(values), kwargs={})
     instance = model.__new__(model)
@@ -163,20 +166,42 @@ _GATEWAY = WebSocketSession._meta.get_field("api_gateway")
 
 def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Part[M]:
     fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
-    converters, datetimes = [], []
-    sqlite_datetime = getattr(type(connection.ops), "convert_datetimefield_value", None)
+    converters, datetimes, selected = [], [], []
+    sqlite = connection.vendor == "sqlite"
+    ops = type(connection.ops)
+    sqlite_datetime = getattr(ops, "convert_datetimefield_value", None)
+    sqlite_boolean = getattr(ops, "convert_booleanfield_value", None)
     for index, field in enumerate(fields):
         column = field.get_col(table_alias)
         # Field.get_db_converters is Django's, but django-stubs do not declare it.
         field_converters = field.get_db_converters(connection)  # type: ignore[attr-defined]
         column_converters = connection.ops.get_db_converters(column) + field_converters
-        only = column_converters[0] if len(column_converters) == 1 else None
-        if connection.vendor == "sqlite" and getattr(only, "__func__", None) is sqlite_datetime is not None:
+        only = getattr(column_converters[0], "__func__", None) if len(column_converters) == 1 else None
+        name = f"{table_alias}.{connection.ops.quote_name(field.column)}"
+        if sqlite and _undeclared_gives_the_same(field, connection, only in (sqlite_datetime, sqlite_boolean)):
+            # Selected as an expression (SQLite's unary + returns the value as stored), which has no declared
+            # type: the driver hands over the stored value without looking up a converter for the column's
+            # declared type, or running Django's registered "datetime" and "bool" ones before the backend's
+            # converter (or _parse_datetimes), which turns the stored text or integer into the same value.
+            # Measured in docs/performance.md (the events benchmark).
+            name = f"+{name}"
+        selected.append(name)
+        if sqlite and only is not None and only is sqlite_datetime:
             datetimes.append(index)
         elif column_converters:
             converters.append((index, column_converters, column))
     attnames = [field.attname for field in fields]
-    return _Part(model, attnames, converters, tuple(datetimes), _makes_plainly(model, attnames), start)
+    return _Part(model, attnames, converters, tuple(datetimes), _makes_plainly(model, attnames), start, selected)
+
+
+def _undeclared_gives_the_same(field: Field[Any, Any], connection: Any, converted_from_stored: bool) -> bool:
+    """Whether a SQLite column gives the same value selected without its declared type: the driver registers
+    no converter for that type (the first word of the declaration, as sqlite3 matches it), or the column's own
+    converters turn the stored value into what the registered one gives (``converted_from_stored``)."""
+    import sqlite3
+
+    declared = re.split(r"[\s(]", field.db_type(connection) or "", maxsplit=1)[0].upper()
+    return converted_from_stored or declared not in sqlite3.converters
 
 
 # Kept over the plain ORM, which costs a message several times the CPU (docs/performance.md, tests/bench/events.py).
@@ -190,12 +215,9 @@ def _statements(connection: Any) -> _Statements:
     user = _part(user_model, "u", session.end, connection)
     gateway = _part(ApiGateway, "g", user.end, connection)
 
-    def columns(part: _Part[Any], table_alias: str) -> list[str]:
-        return [f"{table_alias}.{quote(field.column)}" for field in part.model._meta.concrete_fields]
-
     session_meta = WebSocketSession._meta
     # Only quoted identifiers from the models' metadata are interpolated; every value is a query parameter.
-    names = ", ".join(columns(session, "s") + columns(user, "u") + columns(gateway, "g"))
+    names = ", ".join(session.selected + user.selected + gateway.selected)
     select = (
         f"SELECT {names} "  # noqa: S608
         f"FROM {quote(session_meta.db_table)} s "
