@@ -248,3 +248,15 @@ def test_a_loaded_session_saves_its_gateway_change(full_session, make_gateway):
     loaded.api_gateway = other
     loaded.save(update_fields=["api_gateway"])
     assert WebSocketSession.objects.get(pk=full_session.pk).api_gateway_id == other.pk
+
+
+@pytest.mark.parametrize("offset_hours", [0, 2, -7])
+def test_datetimes_are_written_as_the_backend_writes_them(offset_hours):
+    from datetime import UTC, datetime
+    from datetime import timezone as fixed
+
+    from django.db import connection
+
+    moment = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC).astimezone(fixed(timedelta(hours=offset_hours)))
+    for value in (moment, moment.replace(microsecond=0), None):
+        assert message_queries._datetime_value(value, connection) == connection.ops.adapt_datetimefield_value(value)

@@ -348,6 +348,10 @@ for _name in (
 
 def _datetime_value(value: datetime | None, connection: Any) -> Any:
     # What DateTimeField.get_db_prep_value gives for an aware datetime (or None), without its checks for naive ones.
+    if connection.vendor == "sqlite" and value is not None and value.utcoffset() is not None and settings.USE_TZ:
+        # SQLite's adapt_datetimefield_value for an aware datetime, without its expression and settings checks:
+        # kept over it, measured slower on the message path (docs/performance.md, the events benchmark).
+        return str(value.astimezone(connection.timezone).replace(tzinfo=None))
     return connection.ops.adapt_datetimefield_value(value)
 
 
@@ -386,7 +390,8 @@ def count_message(
         if limit is None:
             cursor.execute(statements.update, {"now": now_value, "pk": session.pk})
         else:
-            expired_before = _datetime_value(now - timedelta(seconds=limit.window_seconds), connection)
+            window_opened_after = now - timedelta(seconds=limit.window_seconds)
+            expired_before = _datetime_value(window_opened_after, connection)
             parameters = {"now": now_value, "expired_before": expired_before, "pk": session.pk}
             cursor.execute(statements.limited_update, {**parameters, "messages": limit.messages})
             if cursor.rowcount == 0:
@@ -395,7 +400,7 @@ def count_message(
     session.updated_on = now
     if limit is not None:
         start = session.message_window_start
-        if start is None or start <= now - timedelta(seconds=limit.window_seconds):
+        if start is None or start <= window_opened_after:
             session.message_window_start, session.message_window_count = now, 1
         else:
             session.message_window_count += 1
