@@ -5,7 +5,8 @@ counts itself (one UPDATE, which also enforces the per-connection message rate l
 compiling that SELECT costs more CPU per message than everything else a message does (docs/performance.md,
 measured by ``tests/bench/events.py``); the SQL never changes, so it is built once, from the models' own
 metadata (table and column names, quoting, the backend's value converters), and only executed per message. The
-objects are made with ``Model.from_db``, exactly as the ORM makes them; the tests check both give equal objects.
+objects are made as ``Model.from_db`` makes them (the same values, signals and state; ``_make``), the gateway only
+when it is first read (``_RelationCache``); the tests check the ORM and this module give equal objects.
 """
 
 from __future__ import annotations
