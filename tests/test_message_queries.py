@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import pickle
 from datetime import timedelta
 
 import pytest
@@ -194,60 +192,6 @@ def test_only_columns_whose_value_does_not_change_are_selected_without_their_dec
     assert not undeclared("at")
     assert not undeclared("seen")
     assert undeclared("seen", converted_from_stored=True)
-
-
-def test_the_gateway_is_made_when_first_read_without_a_query(full_session, django_assert_num_queries):
-    expected = WebSocketSession.objects.select_related("api_gateway").get(pk=full_session.pk).api_gateway
-    loaded = message_queries.connected_session("full=")
-    assert not dict.__contains__(loaded._state.fields_cache, "api_gateway")  # not made yet
-    with django_assert_num_queries(0):
-        assert WebSocketSession._meta.get_field("api_gateway").is_cached(loaded)
-        gateway = loaded.api_gateway
-    assert instance_state(gateway) == instance_state(expected)
-    assert loaded.api_gateway is gateway
-
-
-@pytest.mark.parametrize(
-    "copy_of",
-    [copy.copy, copy.deepcopy, lambda session: pickle.loads(pickle.dumps(session))],  # noqa: S301 (its own bytes)
-    ids=["copy", "deepcopy", "pickle"],
-)
-def test_a_copied_session_keeps_its_gateway(full_session, django_assert_num_queries, copy_of):
-    loaded = message_queries.connected_session("full=")
-    copied = copy_of(loaded)
-    with django_assert_num_queries(0):
-        assert copied.api_gateway.pk == full_session.api_gateway_id
-        assert copied.user.pk == full_session.user_id
-
-
-def test_the_relation_cache_reads_whole_as_a_plain_one(full_session):
-    loaded = message_queries.connected_session("full=")
-    cache = loaded._state.fields_cache
-    assert sorted(cache) == ["api_gateway", "user"]
-    assert cache == {"user": loaded.user, "api_gateway": loaded.api_gateway}
-    assert cache.get("api_gateway").pk == full_session.api_gateway_id
-    assert cache.get("nothing") is None
-
-
-def test_a_gateway_replaced_before_it_was_read_is_the_new_one(full_session, make_gateway, django_assert_num_queries):
-    other = make_gateway(api_name="other", api_id="o1t2h3")
-    loaded = message_queries.connected_session("full=")
-    loaded.api_gateway = other
-    assert loaded.api_gateway is other
-    again = message_queries.connected_session("full=")
-    again.api_gateway_id = other.pk  # a changed key drops the cached relation, as for any model
-    with django_assert_num_queries(1):
-        assert again.api_gateway.pk == other.pk
-    again.refresh_from_db()
-    assert again.api_gateway.pk == full_session.api_gateway_id
-
-
-def test_a_loaded_session_saves_its_gateway_change(full_session, make_gateway):
-    other = make_gateway(api_name="other", api_id="o1t2h3")
-    loaded = message_queries.connected_session("full=")
-    loaded.api_gateway = other
-    loaded.save(update_fields=["api_gateway"])
-    assert WebSocketSession.objects.get(pk=full_session.pk).api_gateway_id == other.pk
 
 
 @pytest.mark.parametrize("offset_hours", [0, 2, -7])

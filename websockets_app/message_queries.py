@@ -5,8 +5,8 @@ counts itself (one UPDATE, which also enforces the per-connection message rate l
 compiling that SELECT costs more CPU per message than everything else a message does (docs/performance.md,
 measured by ``tests/bench/events.py``); the SQL never changes, so it is built once, from the models' own
 metadata (table and column names, quoting, the backend's value converters), and only executed per message. The
-objects are made as ``Model.from_db`` makes them (the same values, signals and state; ``_make``), the gateway only
-when it is first read (``_RelationCache``); the tests check the ORM and this module give equal objects.
+objects are made as ``Model.from_db`` makes them (the same values, signals and state; ``_make``); the tests check
+the ORM and this module give equal objects.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Generic, TypeVar, overload
 
 from django.conf import settings
@@ -279,72 +278,10 @@ def connected_session(connection_id: str, using: str | None = None) -> WebSocket
         return None
     session = statements.session.build(using, row, connection)
     # Filled as select_related fills them (the relation caches, straight), so neither access runs a query; the
-    # foreign key columns already hold the joined rows' keys. The gateway is made from the row when first read.
-    built = {_USER.cache_name: statements.user.build_joined(using, row, connection)}
-    pending: dict[str, Callable[[], Any]] = {}
-    if row[statements.gateway.start] is None:
-        built[_GATEWAY.cache_name] = None
-    else:
-        pending[_GATEWAY.cache_name] = partial(statements.gateway.build, using, row, connection)
-    session._state.fields_cache = _RelationCache(built, pending)
+    # foreign key columns already hold the joined rows' keys.
+    _USER.set_cached_value(session, statements.user.build_joined(using, row, connection))
+    _GATEWAY.set_cached_value(session, statements.gateway.build_joined(using, row, connection))
     return session
-
-
-class _RelationCache(dict[str, Any]):
-    """A session's relation cache (``ModelState.fields_cache``) that makes a joined relation from the row it came
-    with the first time it is read (Django reads the cache by key and asks ``in``; anything that reads or changes
-    the whole cache makes every pending relation first). A message handler that never reads ``api_gateway`` does
-    not pay for making it, one that does pays no query. Kept over filling it at once: measured in
-    docs/performance.md (the events benchmark)."""
-
-    def __init__(self, built: dict[str, Any], pending: dict[str, Callable[[], Any]]) -> None:
-        super().__init__(built)
-        self._pending = pending
-
-    def __missing__(self, key: str) -> Any:
-        make = self._pending.pop(key, None)
-        if make is None:
-            raise KeyError(key)
-        value = make()
-        dict.__setitem__(self, key, value)
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._pending or dict.__contains__(self, key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._pending.pop(key, None)
-        dict.__setitem__(self, key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if self._pending.pop(key, None) is None or dict.__contains__(self, key):
-            dict.__delitem__(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default  # noqa: SIM401 (dict.get would not make a pending one)
-
-    def make_pending(self) -> None:
-        for key in list(self._pending):
-            self[key]  # made by __missing__
-
-
-def _pending_made_first(name: str) -> Callable[..., Any]:
-    method = getattr(dict, name)
-
-    def call(self: _RelationCache, *args: Any, **kwargs: Any) -> Any:
-        self.make_pending()
-        return method(self, *args, **kwargs)
-
-    call.__name__ = name
-    return call
-
-
-for _name in (
-    "__iter__", "__len__", "__repr__", "__eq__", "__ne__", "__or__", "__ror__", "__ior__", "__reversed__",
-    "__reduce__", "__reduce_ex__", "copy", "keys", "values", "items", "pop", "popitem", "setdefault", "update",
-    "clear",
-):  # fmt: skip
-    setattr(_RelationCache, _name, _pending_made_first(_name))
 
 
 def _datetime_value(value: datetime | None, connection: Any) -> Any:
