@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models.query_utils import DeferredAttribute
+from django.test.utils import isolate_apps
 from django.utils import timezone
 
 from websockets_app import message_queries
@@ -71,3 +73,134 @@ def test_a_loaded_session_saves_like_an_orm_one(full_session):
     loaded.channel_name = "hall"
     loaded.save(update_fields=["channel_name"])
     assert WebSocketSession.objects.get(pk=full_session.pk).channel_name == "hall"
+
+
+def instance_state(instance) -> dict:
+    """Everything an instance holds but its relation caches: its attributes and what receivers stored on it."""
+    values = {key: value for key, value in vars(instance).items() if key != "_state"}
+    return {**values, "_state.adding": instance._state.adding, "_state.db": instance._state.db}
+
+
+def test_the_instances_hold_what_the_orms_hold(full_session):
+    expected = WebSocketSession.objects.select_related("user", "api_gateway").get(pk=full_session.pk)
+    loaded = message_queries.connected_session("full=")
+    assert instance_state(loaded) == instance_state(expected)
+    assert instance_state(loaded.user) == instance_state(expected.user)  # the post_init receiver's mark included
+    assert instance_state(loaded.api_gateway) == instance_state(expected.api_gateway)
+    assert loaded.created_on.tzinfo is not None
+
+
+def test_the_instances_are_announced_as_the_orm_announces_them(full_session):
+    from django.db.models.signals import post_init, pre_init
+
+    seen: dict[str, list] = {"orm": [], "message": []}
+    target: list[str] = ["orm"]
+
+    def before(sender, args, kwargs, **_):
+        seen[target[0]].append(("pre", sender, args, kwargs))
+
+    def after(sender, instance, **_):
+        seen[target[0]].append(("post", sender, instance.pk, instance._state.adding, instance._state.db))
+
+    pre_init.connect(before, sender=WebSocketSession)
+    post_init.connect(after, sender=WebSocketSession)
+    try:
+        WebSocketSession.objects.select_related("user", "api_gateway").get(pk=full_session.pk)
+        target[0] = "message"
+        message_queries.connected_session("full=")
+    finally:
+        pre_init.disconnect(before, sender=WebSocketSession)
+        post_init.disconnect(after, sender=WebSocketSession)
+    assert seen["message"] == seen["orm"]
+    assert [entry[0] for entry in seen["message"]] == ["pre", "post"]
+
+
+def test_datetimes_are_naive_without_time_zone_support(full_session, settings):
+    settings.USE_TZ = False
+    expected = WebSocketSession.objects.select_related("user", "api_gateway").get(pk=full_session.pk)
+    loaded = message_queries.connected_session("full=")
+    assert field_values(loaded) == field_values(expected)
+    assert field_values(loaded.user) == field_values(expected.user)
+    assert loaded.created_on.tzinfo is None
+
+
+@isolate_apps("websockets_app")
+def test_models_that_make_their_instances_otherwise_are_made_by_from_db():
+    from django.db import models
+
+    class Named(models.Model):
+        name = models.CharField(max_length=10)
+
+        class Meta:
+            abstract = True
+            app_label = "websockets_app"
+
+        def __str__(self) -> str:
+            return self.name
+
+    class Plain(Named):
+        pass
+
+    class OwnInit(Named):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    class OwnFromDb(Named):
+        @classmethod
+        def from_db(cls, db, field_names, values):
+            return super().from_db(db, field_names, values)
+
+    class Guarded(Named):
+        pass
+
+    class Setter(DeferredAttribute):
+        def __set__(self, instance, value):
+            instance.__dict__["name"] = value.strip()
+
+    Guarded.name = Setter(Guarded._meta.get_field("name"))
+
+    assert message_queries._makes_plainly(Plain, ["id", "name"])
+    assert not message_queries._makes_plainly(OwnInit, ["id", "name"])
+    assert not message_queries._makes_plainly(OwnFromDb, ["id", "name"])
+    assert not message_queries._makes_plainly(Guarded, ["id", "name"])
+
+
+@isolate_apps("websockets_app")
+def test_only_columns_whose_value_does_not_change_are_selected_without_their_declared_type():
+    from django.db import connection, models
+
+    class Columns(models.Model):
+        day = models.DateField()
+        at = models.TimeField()
+        name = models.CharField(max_length=10)
+        seen = models.DateTimeField()
+
+        class Meta:
+            app_label = "websockets_app"
+
+        def __str__(self) -> str:
+            return self.name
+
+    def undeclared(name: str, converted_from_stored: bool = False) -> bool:
+        field = Columns._meta.get_field(name)
+        return message_queries._undeclared_gives_the_same(field, connection, converted_from_stored)
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's declared types only")
+    assert undeclared("name")  # varchar: no converter registered
+    assert not undeclared("day")  # the driver's date converter gives what Django's own expects
+    assert not undeclared("at")
+    assert not undeclared("seen")
+    assert undeclared("seen", converted_from_stored=True)
+
+
+@pytest.mark.parametrize("offset_hours", [0, 2, -7])
+def test_datetimes_are_written_as_the_backend_writes_them(offset_hours):
+    from datetime import UTC, datetime
+    from datetime import timezone as fixed
+
+    from django.db import connection
+
+    moment = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC).astimezone(fixed(timedelta(hours=offset_hours)))
+    for value in (moment, moment.replace(microsecond=0), None):
+        assert message_queries._datetime_value(value, connection) == connection.ops.adapt_datetimefield_value(value)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
+import sys
+import time
 
 import pytest
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from infra import commands, observability
 from infra.handlers import handler, manage_handler
@@ -149,3 +154,98 @@ def test_a_lone_surrogate_in_an_event_is_logged_escaped_not_lost():
     assert "Logging error" not in done.stderr
     assert "\\ud800x" in done.stdout
     assert done.stdout.strip().endswith("400")
+
+
+def emf_documents(text: str) -> list[dict]:
+    return [line for line in json_lines(text) if "_aws" in line]
+
+
+def test_a_lone_event_count_is_the_document_powertools_prints(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    (document,) = emf_documents(capfd.readouterr().out)
+    expected = AmazonCloudWatchEMFProvider(namespace=observability.NAMESPACE, service=observability.SERVICE)
+    expected.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
+    expected.set_timestamp(document["_aws"]["Timestamp"])
+    assert document == expected.serialize_metric_set()
+    assert abs(document["_aws"]["Timestamp"] - time.time() * 1000) < 60_000
+
+
+def test_the_event_log_line_comes_before_its_metric_and_keeps_its_message(capsys, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    powertools_handler = observability.logger.registered_handler
+    previous = powertools_handler.setStream(sys.stdout)  # the log lines and the metrics in one stream, in order
+    try:
+        handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    finally:
+        powertools_handler.setStream(previous)
+    lines = json_lines(capsys.readouterr().out)
+    event_line = next(i for i, line in enumerate(lines) if line.get("message") == "WebSocket MESSAGE $default -> 403")
+    assert "_aws" in lines[event_line + 1]
+    assert lines[event_line]["location"].startswith("record_websocket_event:")
+    assert observability.metrics.metric_set == {}
+
+
+def test_an_event_count_shares_the_document_of_other_metrics_of_its_invocation(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", True)
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    (document,) = emf_documents(capfd.readouterr().out)
+    assert {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {"ColdStart", "MessagesRejected"}
+
+
+def test_an_event_count_carries_a_dimension_added_during_its_invocation(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    original = observability.record_websocket_event
+
+    def with_dimension(*args, **kwargs):
+        observability.metrics.add_dimension(name="tenant", value="blue")
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(observability, "record_websocket_event", with_dimension)
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    (document,) = emf_documents(capfd.readouterr().out)
+    assert document["tenant"] == "blue"
+    assert document["MessagesRejected"] == [1.0]
+
+
+def test_no_event_count_is_printed_while_metrics_are_disabled(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    try:
+        handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+        assert emf_documents(capfd.readouterr().out) == []
+    finally:
+        observability.metrics.provider.clear_metrics()  # Powertools keeps what it did not print
+
+
+def test_the_event_line_names_the_line_that_logs_it(log_output, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    event_line = next(
+        line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("WebSocket MESSAGE")
+    )
+    function, line = event_line["location"].split(":")
+    source = inspect.getsourcelines(observability)[0]
+    assert function == "record_websocket_event"
+    assert "_log_event(" in source[int(line) - 1]
+    assert (event_line["level"], event_line["duration_ms"] >= 0) == ("INFO", True)
+
+
+def test_the_event_line_follows_the_loggers_level(log_output, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    monkeypatch.setattr(observability.logger._logger, "level", logging.WARNING)
+    observability.logger._logger.manager._clear_cache()
+    try:
+        handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    finally:
+        observability.logger._logger.manager._clear_cache()
+    assert not [line for line in json_lines(log_output.getvalue()) if line.get("level") == "INFO"]
+
+
+def test_metrics_in_powertools_dev_mode_follow_powertools(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # dev mode, metrics explicitly on
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    (document,) = emf_documents(capfd.readouterr().out)
+    assert document["MessagesRejected"] == [1.0]

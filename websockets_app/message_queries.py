@@ -5,20 +5,27 @@ counts itself (one UPDATE, which also enforces the per-connection message rate l
 compiling that SELECT costs more CPU per message than everything else a message does (docs/performance.md,
 measured by ``tests/bench/events.py``); the SQL never changes, so it is built once, from the models' own
 metadata (table and column names, quoting, the backend's value converters), and only executed per message. The
-objects are made with ``Model.from_db``, exactly as the ORM makes them; the tests check both give equal objects.
+objects are made as ``Model.from_db`` makes them (the same values, signals and state; ``_make``); the tests check
+the ORM and this module give equal objects.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.db.models import Field, Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from websockets_app.models import ApiGateway, WebSocketSession
@@ -35,9 +42,16 @@ class _Part(Generic[M]):
 
     model: type[M]
     attnames: list[str]
-    # (index in this part, the column's converters, the column): only the columns that have any.
+    # (index in this part, the column's converters, the column): only the columns that have any, but not those in
+    # ``datetimes``.
     converters: list[tuple[int, list[Converter], Any]]
+    # SQLite's datetime columns (text), parsed by ``_parse_datetimes`` instead of the backend's converter.
+    datetimes: tuple[int, ...]
+    # Whether the instance can be made by ``_make`` rather than ``Model.from_db`` (see ``_makes_plainly``).
+    plain: bool
     start: int
+    # What the SELECT names for each column, in order.
+    selected: list[str]
 
     @property
     def end(self) -> int:
@@ -50,11 +64,70 @@ class _Part(Generic[M]):
             for converter in converters:
                 value = converter(value, column, connection)
             values[index] = value
+        if self.datetimes:
+            _parse_datetimes(values, self.datetimes, connection)
+        if self.plain:
+            return _make(self.model, alias, self.attnames, values)
         return self.model.from_db(alias, self.attnames, values)
 
     def build_joined(self, alias: str, row: tuple[Any, ...], connection: Any) -> M | None:
         """The model a LEFT JOIN brought, or None when it found no row (its primary key is NULL)."""
         return None if row[self.start] is None else self.build(alias, row, connection)
+
+
+def _parse_datetimes(values: list[Any], indexes: tuple[int, ...], connection: Any) -> None:
+    """What SQLite's ``convert_datetimefield_value`` gives for each of these columns, with the settings read once
+    per row instead of once per column and ``datetime.fromisoformat`` called straight (Django's ``parse_datetime``
+    tries it first too). Kept over the backend's converter, measured several times slower for the seven datetime
+    columns of a message's row (docs/performance.md, the events benchmark)."""
+    aware = settings.USE_TZ
+    for index in indexes:
+        value = values[index]
+        if value is None:
+            continue
+        if not isinstance(value, datetime):
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                values[index] = connection.ops.convert_datetimefield_value(value, None, connection)
+                continue
+        if aware and value.utcoffset() is None:
+            value = value.replace(tzinfo=connection.timezone)  # timezone.make_aware, without its checks
+        values[index] = value
+
+
+def _make(model: type[M], alias: str, attnames: list[str], values: list[Any]) -> M:
+    """``model.from_db(alias, attnames, values)`` for a full row of a model ``_makes_plainly`` accepts: the same
+    signals with the same arguments, the same state, the attributes set in one ``__dict__`` update instead of one
+    ``setattr`` each. Kept over ``from_db``, measured slower for the three instances of a message (docs/performance.md).
+    """
+    pre_init.send(sender=model, args=tuple(values), kwargs={})
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    post_init.send(sender=model, instance=instance)
+    instance._state.adding = False
+    instance._state.db = alias
+    return instance
+
+
+def _makes_plainly(model: type[Model], attnames: list[str]) -> bool:
+    """Whether ``_make`` gives what ``Model.from_db`` gives: neither ``from_db`` nor ``__init__`` is overridden
+    (nor is an ``__init__`` called after ``Model``'s), and setting each attribute only stores it in the instance's
+    ``__dict__`` (a plain field, or a foreign key's id on an instance that has nothing cached yet)."""
+    mro = model.__mro__
+    if model.__init__ is not Model.__init__ or model.from_db.__func__ is not Model.from_db.__func__:  # type: ignore[attr-defined]
+        return False
+    if any("__init__" in vars(base) for base in mro[mro.index(Model) + 1 : -1]):
+        return False
+    for attname in attnames:
+        descriptor = next((vars(base)[attname] for base in mro if attname in vars(base)), None)
+        if not isinstance(descriptor, DeferredAttribute):
+            return False
+        setter = getattr(type(descriptor), "__set__", None)
+        if setter is not None and setter is not vars(ForeignKeyDeferredAttribute)["__set__"]:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -94,15 +167,42 @@ _GATEWAY = WebSocketSession._meta.get_field("api_gateway")
 
 def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Part[M]:
     fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
-    converters = []
+    converters, datetimes, selected = [], [], []
+    sqlite = connection.vendor == "sqlite"
+    ops = type(connection.ops)
+    sqlite_datetime = getattr(ops, "convert_datetimefield_value", None)
+    sqlite_boolean = getattr(ops, "convert_booleanfield_value", None)
     for index, field in enumerate(fields):
         column = field.get_col(table_alias)
         # Field.get_db_converters is Django's, but django-stubs do not declare it.
         field_converters = field.get_db_converters(connection)  # type: ignore[attr-defined]
         column_converters = connection.ops.get_db_converters(column) + field_converters
-        if column_converters:
+        only = getattr(column_converters[0], "__func__", None) if len(column_converters) == 1 else None
+        name = f"{table_alias}.{connection.ops.quote_name(field.column)}"
+        if sqlite and _undeclared_gives_the_same(field, connection, only in (sqlite_datetime, sqlite_boolean)):
+            # Selected as an expression (SQLite's unary + returns the value as stored), which has no declared
+            # type: the driver hands over the stored value without looking up a converter for the column's
+            # declared type, or running Django's registered "datetime" and "bool" ones before the backend's
+            # converter (or _parse_datetimes), which turns the stored text or integer into the same value.
+            # Measured in docs/performance.md (the events benchmark).
+            name = f"+{name}"
+        selected.append(name)
+        if sqlite and only is not None and only is sqlite_datetime:
+            datetimes.append(index)
+        elif column_converters:
             converters.append((index, column_converters, column))
-    return _Part(model, [field.attname for field in fields], converters, start)
+    attnames = [field.attname for field in fields]
+    return _Part(model, attnames, converters, tuple(datetimes), _makes_plainly(model, attnames), start, selected)
+
+
+def _undeclared_gives_the_same(field: Field[Any, Any], connection: Any, converted_from_stored: bool) -> bool:
+    """Whether a SQLite column gives the same value selected without its declared type: the driver registers
+    no converter for that type (the first word of the declaration, as sqlite3 matches it), or the column's own
+    converters turn the stored value into what the registered one gives (``converted_from_stored``)."""
+    import sqlite3
+
+    declared = re.split(r"[\s(]", field.db_type(connection) or "", maxsplit=1)[0].upper()
+    return converted_from_stored or declared not in sqlite3.converters
 
 
 # Kept over the plain ORM, which costs a message several times the CPU (docs/performance.md, tests/bench/events.py).
@@ -116,12 +216,9 @@ def _statements(connection: Any) -> _Statements:
     user = _part(user_model, "u", session.end, connection)
     gateway = _part(ApiGateway, "g", user.end, connection)
 
-    def columns(part: _Part[Any], table_alias: str) -> list[str]:
-        return [f"{table_alias}.{quote(field.column)}" for field in part.model._meta.concrete_fields]
-
     session_meta = WebSocketSession._meta
     # Only quoted identifiers from the models' metadata are interpolated; every value is a query parameter.
-    names = ", ".join(columns(session, "s") + columns(user, "u") + columns(gateway, "g"))
+    names = ", ".join(session.selected + user.selected + gateway.selected)
     select = (
         f"SELECT {names} "  # noqa: S608
         f"FROM {quote(session_meta.db_table)} s "
@@ -189,6 +286,10 @@ def connected_session(connection_id: str, using: str | None = None) -> WebSocket
 
 def _datetime_value(value: datetime | None, connection: Any) -> Any:
     # What DateTimeField.get_db_prep_value gives for an aware datetime (or None), without its checks for naive ones.
+    if connection.vendor == "sqlite" and value is not None and value.utcoffset() is not None and settings.USE_TZ:
+        # SQLite's adapt_datetimefield_value for an aware datetime, without its expression and settings checks:
+        # kept over it, measured slower on the message path (docs/performance.md, the events benchmark).
+        return str(value.astimezone(connection.timezone).replace(tzinfo=None))
     return connection.ops.adapt_datetimefield_value(value)
 
 
@@ -227,7 +328,8 @@ def count_message(
         if limit is None:
             cursor.execute(statements.update, {"now": now_value, "pk": session.pk})
         else:
-            expired_before = _datetime_value(now - timedelta(seconds=limit.window_seconds), connection)
+            window_opened_after = now - timedelta(seconds=limit.window_seconds)
+            expired_before = _datetime_value(window_opened_after, connection)
             parameters = {"now": now_value, "expired_before": expired_before, "pk": session.pk}
             cursor.execute(statements.limited_update, {**parameters, "messages": limit.messages})
             if cursor.rowcount == 0:
@@ -236,7 +338,7 @@ def count_message(
     session.updated_on = now
     if limit is not None:
         start = session.message_window_start
-        if start is None or start <= now - timedelta(seconds=limit.window_seconds):
+        if start is None or start <= window_opened_after:
             session.message_window_start, session.message_window_count = now, 1
         else:
             session.message_window_count += 1

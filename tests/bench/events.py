@@ -4,10 +4,10 @@ that needs no database (an untrusted POST to the WebSocket URL, refused by the v
 
     .venv/bin/python tests/bench/events.py [--events 5000]
 
-Targets, judged in the run: a MESSAGE event costs at most 2.2x the CPU of that refused request (the database work,
-the view's handler and the event's log line and metric on top of the same middleware and URL resolution), 2
-queries each; events per second are reported as information (docs/performance.md has the figures and what the
-rest of a message's cost is).
+Targets, judged in the run: a MESSAGE event costs at most 1.8x the CPU of that refused request (the database work,
+the view's handler and the event's log line and metric on top of the same middleware and URL resolution; the
+issue's goal is 1.5x, measured ~1.55-1.75x), 2 queries each; events per second are reported as information
+(docs/performance.md has the figures and where the rest of a message's cost goes).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if __package__ in (None, ""):
 
 from tests.bench.common import WS_DOMAIN, bench_env, emit, judged, prepare, seed_token, target
 
-TARGET_COST_VS_BASELINE = 2.2
+TARGET_COST_VS_BASELINE = 1.8
 TARGET_QUERIES = 2
 
 
