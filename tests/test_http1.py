@@ -258,21 +258,17 @@ def test_a_connection_reset_with_the_request_still_buffered_here_is_lost_unwritt
     asyncio.run(run())
 
 
-def test_an_answer_with_connection_close_is_read_and_its_connection_not_reused():
+@pytest.mark.parametrize(
+    "closing",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["connection-close", "http-1.0"],
+)
+def test_an_answer_that_is_not_kept_alive_is_read_and_its_connection_not_reused(closing):
     async def run() -> None:
-        server, url = await serve(answering(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
-        pool = pool_for(url)
-        _, answer = await post(pool)
-        assert answer.status == 200
-        assert pool.idle == []
-        server.close()
-
-    asyncio.run(run())
-
-
-def test_an_http_1_0_answer_is_not_kept_alive():
-    async def run() -> None:
-        server, url = await serve(answering(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+        server, url = await serve(answering(closing))
         pool = pool_for(url)
         _, answer = await post(pool)
         assert answer.status == 200

@@ -22,12 +22,13 @@ import functools
 import os
 import socket
 import ssl
-import time
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from websockets_app.messaging.transports.sigv4 import DEFAULT_PORTS
 
 # A pooled connection unused this long is closed instead of reused: the server may be about to close it, and a
 # request written as it does would be lost with an unknown outcome. aiohttp's default, which this replaced.
@@ -37,7 +38,6 @@ DNS_CACHE_SECONDS = 300.0
 # An answer's status line and headers may take this many bytes (API Gateway's take a few hundred): a server that
 # sends more is not read any further, so a misconfigured or hostile endpoint cannot make this process hold them.
 MAX_HEAD_BYTES = 64 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _ERROR_TYPE_HEADER = b"x-amzn-errortype"
 
 
@@ -132,8 +132,7 @@ class Connection(asyncio.Protocol):
                 return
         if self.cut and self.waiter is not None:  # the body is longer than wanted: stop reading it
             self.reusable = False
-            self._answer()
-            self.discard()
+            self._answer()  # and, not reusable, the connection is closed
 
     def eof_received(self) -> bool | None:
         return None  # close the transport: connection_lost follows
@@ -251,11 +250,11 @@ class Pool:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(endpoint)
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
             raise ValueError(f"Not an http(s) endpoint: {endpoint!r}")
         self.loop = asyncio.get_running_loop()
         self.host = parts.hostname
-        self.port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        self.port = parts.port or DEFAULT_PORTS[parts.scheme]
         self.tls = (tls or default_tls_context()) if parts.scheme == "https" else None
         self.limit = limit
         self.connect_timeout = connect_timeout
@@ -336,9 +335,9 @@ class Pool:
     async def _resolve(self) -> list[tuple[str, int]]:
         """The host's addresses, IPv4 first (Lambda functions have no IPv6 route unless their VPC gives them one),
         looked up once per ``DNS_CACHE_SECONDS``, not once per connection: a cold sender opens hundreds at once."""
-        if time.monotonic() >= self._resolved_until or not self._addresses:
+        if self.loop.time() >= self._resolved_until or not self._addresses:
             infos = await self.loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
             infos.sort(key=lambda info: info[0] != socket.AF_INET)
             self._addresses = [(str(info[4][0]), int(info[4][1])) for info in infos]
-            self._resolved_until = time.monotonic() + DNS_CACHE_SECONDS
+            self._resolved_until = self.loop.time() + DNS_CACHE_SECONDS
         return self._addresses

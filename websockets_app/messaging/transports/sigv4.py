@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 SERVICE = "execute-api"
 ALGORITHM = "AWS4-HMAC-SHA256"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # What ``quote(s, safe="")`` leaves alone; every other ASCII character becomes %XX. str.translate does it in one
 # C call, a few times faster than quote() (a Python call per character) for the ids API Gateway gives.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
@@ -32,7 +32,7 @@ def host_header(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
+    if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
         host = f"{host}:{parts.port}"
     return host
 
