@@ -84,15 +84,39 @@ def test_the_first_invocation_of_a_container_reports_a_cold_start(capfd, monkeyp
     assert metrics["ColdStart"] == 1
 
 
-def test_log_lines_carry_the_connection_id_and_request_id(log_output):
+def test_an_events_details_ride_in_its_count_document_not_in_a_line_of_their_own(capfd, log_output, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
     handler(connect_event(), FakeLambdaContext())
-    event_line = next(
-        line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("WebSocket CONNECT")
-    )
-    assert event_line["correlation_id"] == CONNECTION_ID
-    assert event_line["connection_id"] == CONNECTION_ID
-    assert event_line["lambda_request_id"] == FakeLambdaContext.aws_request_id
-    assert (event_line["status"], event_line["route_key"]) == (200, "$connect")
+    (document,) = emf_documents(capfd.readouterr().out)
+    assert document["Connects"] == [1.0]
+    assert document["message"] == "WebSocket CONNECT $connect -> 200"
+    assert (document["event_type"], document["route_key"], document["status"]) == ("CONNECT", "$connect", 200)
+    assert document["duration_ms"] >= 0
+    assert document["correlation_id"] == document["connection_id"] == CONNECTION_ID
+    assert document["lambda_request_id"] == FakeLambdaContext.aws_request_id
+    assert document["invocation"] == "websocket"
+    assert not [line for line in json_lines(log_output.getvalue()) if "WebSocket CONNECT" in line.get("message", "")]
+
+
+def test_an_events_details_do_not_carry_the_previous_invocations_keys(capfd, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    handler(connect_event(), FakeLambdaContext())
+    handler({"requestContext": {"eventType": "MESSAGE", "routeKey": "$default"}}, None)
+    first, second = emf_documents(capfd.readouterr().out)
+    assert first["connection_id"] == CONNECTION_ID
+    assert (second["connection_id"], second["lambda_request_id"], second["correlation_id"]) == (None, "", None)
+
+
+@pytest.mark.parametrize("cold_start", [False, True], ids=["alone", "with-cold-start"])
+def test_a_token_in_an_events_details_is_redacted(capfd, monkeypatch, cold_start):
+    monkeypatch.setattr(observability, "_cold_start", cold_start)
+    secret = "s3cr3t-token-value"
+    event = {"requestContext": {"eventType": "MESSAGE", "connectionId": "abc=", "routeKey": f"x?ws_token={secret}"}}
+    handler(event, FakeLambdaContext())
+    out = capfd.readouterr().out
+    assert secret not in out
+    (document,) = emf_documents(out)
+    assert document["route_key"] == "x?ws_token=***"
 
 
 def test_djangos_own_log_lines_carry_the_same_keys(log_output):
@@ -160,18 +184,33 @@ def emf_documents(text: str) -> list[dict]:
     return [line for line in json_lines(text) if "_aws" in line]
 
 
-def test_a_lone_event_count_is_the_document_powertools_prints(capfd, monkeypatch):
+def _powertools_document(metric: str, timestamp: int, metadata: dict | None = None) -> str:
+    expected = AmazonCloudWatchEMFProvider(namespace=observability.NAMESPACE, service=observability.SERVICE)
+    expected.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    for key, value in (metadata or {}).items():
+        expected.add_metadata(key=key, value=value)
+    expected.set_timestamp(timestamp)
+    return json.dumps(expected.serialize_metric_set(), separators=(",", ":"))
+
+
+def test_a_lone_event_count_is_the_document_powertools_prints_byte_for_byte(capfd, monkeypatch):
     monkeypatch.setattr(observability, "_cold_start", False)
     handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
-    (document,) = emf_documents(capfd.readouterr().out)
-    expected = AmazonCloudWatchEMFProvider(namespace=observability.NAMESPACE, service=observability.SERVICE)
-    expected.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
-    expected.set_timestamp(document["_aws"]["Timestamp"])
-    assert document == expected.serialize_metric_set()
+    (line,) = [line for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    document = json.loads(line)
+    metadata = {key: value for key, value in document.items() if key not in ("_aws", "service", "MessagesRejected")}
+    assert metadata["route_key"] == "$default"
+    assert line == _powertools_document("MessagesRejected", document["_aws"]["Timestamp"], metadata)
     assert abs(document["_aws"]["Timestamp"] - time.time() * 1000) < 60_000
 
 
-def test_the_event_log_line_comes_before_its_metric_and_keeps_its_message(capsys, monkeypatch):
+def test_the_count_document_without_details_is_the_one_powertools_prints():
+    timestamp = int(time.time() * 1000)
+    assert observability._count_document("Messages", timestamp) == _powertools_document("Messages", timestamp)
+    assert observability._count_document("Messages", timestamp, {}) == _powertools_document("Messages", timestamp)
+
+
+def test_the_event_is_one_line_and_leaves_nothing_to_flush(capsys, monkeypatch):
     monkeypatch.setattr(observability, "_cold_start", False)
     powertools_handler = observability.logger.registered_handler
     previous = powertools_handler.setStream(sys.stdout)  # the log lines and the metrics in one stream, in order
@@ -180,10 +219,12 @@ def test_the_event_log_line_comes_before_its_metric_and_keeps_its_message(capsys
     finally:
         powertools_handler.setStream(previous)
     lines = json_lines(capsys.readouterr().out)
-    event_line = next(i for i, line in enumerate(lines) if line.get("message") == "WebSocket MESSAGE $default -> 403")
-    assert "_aws" in lines[event_line + 1]
-    assert lines[event_line]["location"].startswith("record_websocket_event:")
+    assert [line["message"] for line in lines if "WebSocket MESSAGE" in line.get("message", "")] == [
+        "WebSocket MESSAGE $default -> 403"
+    ]
+    assert "_aws" in next(line for line in lines if line.get("message") == "WebSocket MESSAGE $default -> 403")
     assert observability.metrics.metric_set == {}
+    assert observability.metrics.metadata_set == {}
 
 
 def test_an_event_count_shares_the_document_of_other_metrics_of_its_invocation(capfd, monkeypatch):
@@ -191,6 +232,8 @@ def test_an_event_count_shares_the_document_of_other_metrics_of_its_invocation(c
     handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
     (document,) = emf_documents(capfd.readouterr().out)
     assert {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {"ColdStart", "MessagesRejected"}
+    assert (document["message"], document["connection_id"]) == ("WebSocket MESSAGE $default -> 403", "unknown=")
+    assert observability.metrics.metadata_set == {}
 
 
 def test_an_event_count_carries_a_dimension_added_during_its_invocation(capfd, monkeypatch):
@@ -218,9 +261,14 @@ def test_no_event_count_is_printed_while_metrics_are_disabled(capfd, monkeypatch
         observability.metrics.provider.clear_metrics()  # Powertools keeps what it did not print
 
 
-def test_the_event_line_names_the_line_that_logs_it(log_output, monkeypatch):
+def test_while_metrics_are_disabled_the_details_are_the_events_log_line(capfd, log_output, monkeypatch):
     monkeypatch.setattr(observability, "_cold_start", False)
-    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    try:
+        handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    finally:
+        observability.metrics.provider.clear_metrics()
+    assert emf_documents(capfd.readouterr().out) == []
     event_line = next(
         line for line in json_lines(log_output.getvalue()) if line.get("message", "").startswith("WebSocket MESSAGE")
     )
@@ -229,16 +277,37 @@ def test_the_event_line_names_the_line_that_logs_it(log_output, monkeypatch):
     assert function == "record_websocket_event"
     assert "_log_event(" in source[int(line) - 1]
     assert (event_line["level"], event_line["duration_ms"] >= 0) == ("INFO", True)
+    assert (event_line["status"], event_line["correlation_id"]) == (403, "unknown=")
 
 
-def test_the_event_line_follows_the_loggers_level(log_output, monkeypatch):
-    monkeypatch.setattr(observability, "_cold_start", False)
+@pytest.fixture
+def logger_at_warning(monkeypatch):
     monkeypatch.setattr(observability.logger._logger, "level", logging.WARNING)
     observability.logger._logger.manager._clear_cache()
+    yield
+    monkeypatch.undo()
+    observability.logger._logger.manager._clear_cache()
+
+
+@pytest.mark.usefixtures("logger_at_warning")
+@pytest.mark.parametrize("cold_start", [False, True], ids=["alone", "with-cold-start"])
+def test_an_events_details_follow_the_loggers_level(capfd, monkeypatch, cold_start):
+    monkeypatch.setattr(observability, "_cold_start", cold_start)
+    handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
+    (document,) = emf_documents(capfd.readouterr().out)
+    assert document["MessagesRejected"] == [1.0]
+    assert "message" not in document
+    assert "connection_id" not in document
+
+
+@pytest.mark.usefixtures("logger_at_warning")
+def test_the_event_line_follows_the_loggers_level(log_output, monkeypatch):
+    monkeypatch.setattr(observability, "_cold_start", False)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     try:
         handler(message_event({}, connection_id="unknown="), FakeLambdaContext())
     finally:
-        observability.logger._logger.manager._clear_cache()
+        observability.metrics.provider.clear_metrics()
     assert not [line for line in json_lines(log_output.getvalue()) if line.get("level") == "INFO"]
 
 
