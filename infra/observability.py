@@ -105,8 +105,8 @@ def record_websocket_event(event_type: str, route_key: str, status: int, duratio
 
     The details ride in the EMF document that counts the event, as metadata (searchable in CloudWatch Logs
     Insights under the same names as a log line's keys, not a metric dimension), with the invocation's keys and a
-    ``message`` as the log line would have: one line per event instead of a log line and a metric document,
-    which costs a message less CPU (docs/performance.md, the events benchmark). While metrics are disabled, no document
+    ``message`` as the log line would have: one line per event instead of a log line and a metric document, which
+    costs a message less CPU (docs/performance.md, the events benchmark). While metrics are disabled, no document
     is printed, so the details are the event's INFO log line instead. Either way they follow the logger's level.
     """
     accepted, rejected = _WEBSOCKET_METRICS.get(event_type, ("Messages", "MessagesRejected"))

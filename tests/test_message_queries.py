@@ -204,3 +204,25 @@ def test_datetimes_are_written_as_the_backend_writes_them(offset_hours):
     moment = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC).astimezone(fixed(timedelta(hours=offset_hours)))
     for value in (moment, moment.replace(microsecond=0), None):
         assert message_queries._datetime_value(value, connection) == connection.ops.adapt_datetimefield_value(value)
+
+
+@pytest.mark.parametrize("use_tz", [True, False], ids=["aware", "naive"])
+def test_sqlite_datetime_text_is_read_as_the_backend_reads_it(settings, use_tz):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite stores datetimes as text")
+    settings.USE_TZ = use_tz
+    stored = [
+        "2026-03-29 01:30:15.123456",
+        "2026-03-29 01:30:15",
+        "2026-03-29T01:30:15.5",
+        "2026-03-29 01:30:15+02:00",  # an offset written by something other than Django
+        "2026-03-29 01:30:15Z",
+        "2026-03-29",
+    ]
+    values = list(stored)
+    message_queries._parse_datetimes(values, tuple(range(len(stored))), connection)
+    expected = [connection.ops.convert_datetimefield_value(text, None, connection) for text in stored]
+    assert values == expected
+    assert [value.utcoffset() for value in values] == [value.utcoffset() for value in expected]
