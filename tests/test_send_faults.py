@@ -232,6 +232,31 @@ def test_a_send_ends_at_its_deadline_and_reports_what_was_cut_off(faulty_stub, m
     assert WebSocketSession.objects.filter(connected=True).count() == live + 1
 
 
+def test_a_boto3_call_that_connects_as_its_deadline_passes_still_ends_by_it(faulty_stub, monkeypatch):
+    """A call that starts just before its deadline (a busy machine): the watchdog fires while the connection is
+    still connecting, before it has a socket to shut down. The read must still end by the deadline, not wait for
+    the read timeout (10 s)."""
+    from types import SimpleNamespace
+
+    deadline = time.monotonic() + 0.5
+    readings = iter([deadline - 0.001])  # the call's check reads just before the deadline; every later reading after
+    clock = SimpleNamespace(monotonic=lambda: next(readings, deadline + 0.001), sleep=time.sleep)
+    monkeypatch.setattr(boto, "time", clock)
+    armed = boto._watchdog.arm
+
+    def fired_before_the_socket(deadline, connection):
+        entry = armed(deadline, connection)
+        boto._shut_down(connection)  # the watchdog's work at the deadline: there is no socket yet
+        boto._watchdog.disarm(entry)  # and it fires once
+        return entry
+
+    monkeypatch.setattr(boto._watchdog, "arm", fired_before_the_socket)
+    started = time.perf_counter()
+    result = boto.post_each([Target("stall-0", faulty_stub.url, REGION)], b"x", deadline)
+    assert time.perf_counter() - started < 1.5
+    assert [(f.connection_id, f.code) for f in result.unknown] == [("stall-0", DEADLINE_EXCEEDED)]
+
+
 def test_targets_never_started_before_the_deadline_fail_with_their_own_code(faulty_stub):
     targets = [Target(f"stall-{n}", faulty_stub.url, REGION) for n in range(2)]
     targets += [Target(f"live-{n}", faulty_stub.url, REGION) for n in range(3)]

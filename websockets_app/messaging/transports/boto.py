@@ -129,6 +129,14 @@ class _DeadlineConnectionMixin:
             _local.armed.append(_watchdog.arm(deadline, self))
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_local, "deadline", None)
+        if deadline is not None and time.monotonic() >= deadline:
+            # The watchdog has fired, maybe while this connection was still connecting and had no socket to shut
+            # down: the read would wait for the read timeout. It ends now instead.
+            _shut_down(self)
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
 
 def _pool_classes() -> dict[str, type]:
     from botocore.awsrequest import (
