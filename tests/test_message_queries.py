@@ -10,9 +10,21 @@ from django.test.utils import isolate_apps
 from django.utils import timezone
 
 from websockets_app import message_queries
-from websockets_app.models import WebSocketSession
+from websockets_app.messaging.endpoints import ENDPOINT_FIELDS, endpoint_of
+from websockets_app.models import ApiGateway, WebSocketSession
 
 pytestmark = pytest.mark.django_db
+
+
+def as_the_orm_loads_it(pk: int) -> WebSocketSession:
+    """The session as ``connected_session`` loads it, through the ORM: with its user, and its gateway's endpoint
+    fields (the others deferred)."""
+    deferred = [
+        f"api_gateway__{field.name}"
+        for field in ApiGateway._meta.concrete_fields
+        if not field.primary_key and field.name not in ENDPOINT_FIELDS
+    ]
+    return WebSocketSession.objects.select_related("user", "api_gateway").defer(*deferred).get(pk=pk)
 
 
 def field_values(instance) -> dict:
@@ -37,10 +49,15 @@ def test_a_session_with_user_and_gateway_matches_the_orm(full_session, django_as
     with django_assert_num_queries(1):
         loaded = message_queries.connected_session("full=")
         user, gateway = loaded.user, loaded.api_gateway  # already loaded: no further query
+        assert endpoint_of(gateway) == endpoint_of(expected.api_gateway)  # what sending reads is loaded
+    assert gateway.get_deferred_fields() == {
+        field.attname for field in ApiGateway._meta.concrete_fields if field.name not in {"id", *ENDPOINT_FIELDS}
+    }
+    with django_assert_num_queries(1):
+        assert gateway.tags == {"team": "web", "cost": "7"}  # a deferred field loads as Django loads one
     assert field_values(loaded) == field_values(expected)
     assert field_values(user) == field_values(expected.user)
-    assert field_values(gateway) == field_values(expected.api_gateway)
-    assert gateway.tags == {"team": "web", "cost": "7"}
+    assert field_values(gateway) == field_values(expected.api_gateway)  # the deferred ones loaded on reading
     assert loaded._state.adding is False
     assert loaded._state.db == "default"
 
@@ -82,7 +99,7 @@ def instance_state(instance) -> dict:
 
 
 def test_the_instances_hold_what_the_orms_hold(full_session):
-    expected = WebSocketSession.objects.select_related("user", "api_gateway").get(pk=full_session.pk)
+    expected = as_the_orm_loads_it(full_session.pk)
     loaded = message_queries.connected_session("full=")
     assert instance_state(loaded) == instance_state(expected)
     assert instance_state(loaded.user) == instance_state(expected.user)  # the post_init receiver's mark included
@@ -90,9 +107,12 @@ def test_the_instances_hold_what_the_orms_hold(full_session):
     assert loaded.created_on.tzinfo is not None
 
 
-def test_the_instances_are_announced_as_the_orm_announces_them(full_session):
+@pytest.mark.parametrize("model", ["session", "user", "gateway"])
+def test_the_instances_are_announced_as_the_orm_announces_them(full_session, model):
+    from django.contrib.auth import get_user_model
     from django.db.models.signals import post_init, pre_init
 
+    sender = {"session": WebSocketSession, "user": get_user_model(), "gateway": ApiGateway}[model]
     seen: dict[str, list] = {"orm": [], "message": []}
     target: list[str] = ["orm"]
 
@@ -102,15 +122,15 @@ def test_the_instances_are_announced_as_the_orm_announces_them(full_session):
     def after(sender, instance, **_):
         seen[target[0]].append(("post", sender, instance.pk, instance._state.adding, instance._state.db))
 
-    pre_init.connect(before, sender=WebSocketSession)
-    post_init.connect(after, sender=WebSocketSession)
+    pre_init.connect(before, sender=sender)
+    post_init.connect(after, sender=sender)
     try:
-        WebSocketSession.objects.select_related("user", "api_gateway").get(pk=full_session.pk)
+        as_the_orm_loads_it(full_session.pk)
         target[0] = "message"
         message_queries.connected_session("full=")
     finally:
-        pre_init.disconnect(before, sender=WebSocketSession)
-        post_init.disconnect(after, sender=WebSocketSession)
+        pre_init.disconnect(before, sender=sender)
+        post_init.disconnect(after, sender=sender)
     assert seen["message"] == seen["orm"]
     assert [entry[0] for entry in seen["message"]] == ["pre", "post"]
 
@@ -226,3 +246,23 @@ def test_sqlite_datetime_text_is_read_as_the_backend_reads_it(settings, use_tz):
     expected = [connection.ops.convert_datetimefield_value(text, None, connection) for text in stored]
     assert values == expected
     assert [value.utcoffset() for value in values] == [value.utcoffset() for value in expected]
+
+
+@isolate_apps("websockets_app")
+def test_a_joined_row_is_missing_only_when_its_primary_key_is_null():
+    from django.db import connection, models
+
+    class KeyedLater(models.Model):  # a user model may declare its own key after other fields
+        seen = models.DateTimeField(null=True)
+        code = models.CharField(max_length=10, primary_key=True)
+
+        class Meta:
+            app_label = "websockets_app"
+
+        def __str__(self) -> str:
+            return self.code
+
+    part = message_queries._part(KeyedLater, "k", 1, connection)
+    found = part.build_joined("default", ("session column", None, "k1"), connection)
+    assert (found.code, found.seen) == ("k1", None)
+    assert part.build_joined("default", ("session column", None, None), connection) is None

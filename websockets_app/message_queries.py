@@ -1,7 +1,9 @@
 """The two queries every WebSocket message costs, with their SQL built once per process.
 
-Each message loads its session together with the user and the gateway (one SELECT with two LEFT JOINs) and
-counts itself (one UPDATE, which also enforces the per-connection message rate limit). Through the ORM,
+Each message loads its session together with the user and the gateway (one SELECT with two LEFT JOINs; of the
+gateway only what sending to the connection reads, ``endpoints.ENDPOINT_FIELDS``, the rest deferred as
+``QuerySet.only`` defers it) and counts itself (one UPDATE, which also enforces the per-connection message rate
+limit). Through the ORM,
 compiling that SELECT costs more CPU per message than everything else a message does (docs/performance.md,
 measured by ``tests/bench/events.py``); the SQL never changes, so it is built once, from the models' own
 metadata (table and column names, quoting, the backend's value converters), and only executed per message. The
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
@@ -21,13 +23,14 @@ from typing import Any, Generic, TypeVar, overload
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections, router
-from django.db.models import Field, Model
+from django.db.models import DEFERRED, Field, Model
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
+from websockets_app.messaging.endpoints import ENDPOINT_FIELDS
 from websockets_app.models import ApiGateway, WebSocketSession
 
 Converter = Callable[[Any, Any, Any], Any]
@@ -52,6 +55,12 @@ class _Part(Generic[M]):
     start: int
     # What the SELECT names for each column, in order.
     selected: list[str]
+    # For a part that loads only some of the model's fields: the arguments ``Model.from_db`` gives ``pre_init``,
+    # DEFERRED for every field, and where each loaded value goes in them. None when every field is loaded.
+    deferred_args: list[Any] | None = None
+    positions: tuple[int, ...] = ()
+    # Where the primary key is among the columns: NULL there means a LEFT JOIN found no row.
+    pk_index: int = 0
 
     @property
     def end(self) -> int:
@@ -66,13 +75,18 @@ class _Part(Generic[M]):
             values[index] = value
         if self.datetimes:
             _parse_datetimes(values, self.datetimes, connection)
-        if self.plain:
-            return _make(self.model, alias, self.attnames, values)
-        return self.model.from_db(alias, self.attnames, values)
+        if not self.plain:
+            return self.model.from_db(alias, self.attnames, values)
+        if self.deferred_args is None:
+            return _make(self.model, alias, self.attnames, values, values)
+        init_args = list(self.deferred_args)
+        for position, value in zip(self.positions, values, strict=True):
+            init_args[position] = value
+        return _make(self.model, alias, self.attnames, values, init_args)
 
     def build_joined(self, alias: str, row: tuple[Any, ...], connection: Any) -> M | None:
         """The model a LEFT JOIN brought, or None when it found no row (its primary key is NULL)."""
-        return None if row[self.start] is None else self.build(alias, row, connection)
+        return None if row[self.start + self.pk_index] is None else self.build(alias, row, connection)
 
 
 def _parse_datetimes(values: list[Any], indexes: tuple[int, ...], connection: Any) -> None:
@@ -99,12 +113,13 @@ def _parse_datetimes(values: list[Any], indexes: tuple[int, ...], connection: An
         values[index] = value
 
 
-def _make(model: type[M], alias: str, attnames: list[str], values: list[Any]) -> M:
-    """``model.from_db(alias, attnames, values)`` for a full row of a model ``_makes_plainly`` accepts: the same
-    signals with the same arguments, the same state, the attributes set in one ``__dict__`` update instead of one
-    ``setattr`` each. Kept over ``from_db``, measured slower for the three instances of a message (docs/performance.md).
-    """
-    pre_init.send(sender=model, args=tuple(values), kwargs={})
+def _make(model: type[M], alias: str, attnames: list[str], values: list[Any], init_args: list[Any]) -> M:
+    """``model.from_db(alias, attnames, values)`` for a model ``_makes_plainly`` accepts: the same signals with the
+    same arguments (``init_args``: the values, with DEFERRED for each field not loaded), the same state, the loaded
+    attributes set in one ``__dict__`` update instead of one ``setattr`` each (a field not loaded is deferred, as
+    ``from_db`` leaves it). Kept over ``from_db``, measured slower for the three instances of a message
+    (docs/performance.md)."""
+    pre_init.send(sender=model, args=tuple(init_args), kwargs={})
     instance = model.__new__(model)
     instance._state = ModelState()
     instance.__dict__.update(zip(attnames, values, strict=True))
@@ -168,8 +183,13 @@ _USER = WebSocketSession._meta.get_field("user")
 _GATEWAY = WebSocketSession._meta.get_field("api_gateway")
 
 
-def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Part[M]:
-    fields: list[Field[Any, Any]] = list(model._meta.concrete_fields)
+def _part(
+    model: type[M], table_alias: str, start: int, connection: Any, only: Collection[str] | None = None
+) -> _Part[M]:
+    """The part of the SELECT for ``model``: every concrete field, or its primary key and the fields named in
+    ``only`` (the others deferred, as ``QuerySet.only`` leaves them)."""
+    every: list[Field[Any, Any]] = list(model._meta.concrete_fields)
+    fields = [f for f in every if only is None or f.primary_key or f.name in only]
     converters, datetimes, selected = [], [], []
     sqlite = connection.vendor == "sqlite"
     ops = type(connection.ops)
@@ -195,7 +215,15 @@ def _part(model: type[M], table_alias: str, start: int, connection: Any) -> _Par
         elif column_converters:
             converters.append((index, column_converters, column))
     attnames = [field.attname for field in fields]
-    return _Part(model, attnames, converters, tuple(datetimes), _makes_plainly(model, attnames), start, selected)
+    plain = _makes_plainly(model, attnames)
+    pk_index = next(index for index, field in enumerate(fields) if field.primary_key)
+    if len(fields) == len(every):
+        return _Part(model, attnames, converters, tuple(datetimes), plain, start, selected, pk_index=pk_index)
+    positions = tuple(every.index(field) for field in fields)
+    deferred_args: list[Any] = [DEFERRED] * len(every)
+    return _Part(
+        model, attnames, converters, tuple(datetimes), plain, start, selected, deferred_args, positions, pk_index
+    )
 
 
 def _undeclared_gives_the_same(field: Field[Any, Any], connection: Any, converted_from_stored: bool) -> bool:
@@ -217,7 +245,8 @@ def _statements(connection: Any) -> _Statements:
     user_model = get_user_model()
     session = _part(WebSocketSession, "s", 0, connection)
     user = _part(user_model, "u", session.end, connection)
-    gateway = _part(ApiGateway, "g", user.end, connection)
+    # The gateway with what sending to the connection reads (its endpoint); the rest loads if a handler reads it.
+    gateway = _part(ApiGateway, "g", user.end, connection, only=ENDPOINT_FIELDS)
 
     session_meta = WebSocketSession._meta
     # Only quoted identifiers from the models' metadata are interpolated; every value is a query parameter.

@@ -12,6 +12,10 @@ NO_API_GATEWAY = "NoApiGateway"
 NO_ENDPOINT = "NoEndpoint"
 
 
+# The fields endpoint_of reads (with the primary key): a gateway loaded with only these is posted to without a query.
+ENDPOINT_FIELDS = ("api_name", "api_id", "region", "stage_name")
+
+
 def endpoint_of(gateway: ApiGateway) -> tuple[str, str]:
     """The gateway's Management API endpoint and signing region; ValueError when it has none."""
     # The signing region for a configured local endpoint may be unknown; any region signs for it.
