@@ -10,8 +10,8 @@ One run measures, against a local Management API stub in its own process (``test
   (the rows read, the posts, the gone rows marked);
 * ``sender_alone``: the concurrent transport alone (``transports.deliver_concurrently``) on the same N targets,
   built before the clock starts; the public path's CPU per message is reported as a multiple of it
-  (``public_path_overhead``). Both run three times, in the order public, alone, alone, public, public, alone,
-  and each side's fastest run (least CPU per message) is its figure;
+  (``public_path_overhead``). Both run five times, alternating which goes first (public, alone, alone, public,
+  ...), and each side's fastest run (least CPU per message) is its figure;
 * ``floor``: the cheapest client that does the same work (``tests/bench/floor.py``: requests built and signed
   before the clock starts, written over as many keep-alive connections as the sender uses), on all N sessions. The
   sender's CPU per message is also reported as a multiple of the floor's (``sender_cpu_vs_floor``);
@@ -199,12 +199,12 @@ def run_benchmark(args: argparse.Namespace, stub: Stub) -> dict[str, Any]:
             stub, ids, lambda _: WebSocketSession.objects.in_channel("bench").send_message(payload), sender=True
         )
 
-    # The public path and the sender alone are compared within a few percent: each runs three times, in the order
-    # A B B A A B, so that neither gains from going first or second (caches, the collector), and each side's
+    # The public path and the sender alone are compared within a few percent: each runs five times, in the order
+    # A B B A A B B A A B, so that neither gains from going first or second (caches, the collector), and each side's
     # fastest run is its figure, as timeit reports (the slower runs are the shared machine's other work; averaging
     # two runs each let the ratio swing by ~0.25 between runs).
     public_runs, alone_runs = [], []
-    for public_first in (True, False, True):
+    for public_first in (True, False, True, False, True):
         for public in (True, False) if public_first else (False, True):
             if public:
                 public_runs.append(public_path())
