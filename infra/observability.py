@@ -79,14 +79,10 @@ def invocation(kind: str, context: Any, connection_id: str = "") -> Iterator[Non
     global _cold_start
     request_id = getattr(context, "aws_request_id", "") or ""
     correlation_id = connection_id or request_id or None
-    logger.append_keys(invocation=kind, lambda_request_id=request_id, connection_id=connection_id or None)
+    keys = {"invocation": kind, "lambda_request_id": request_id, "connection_id": connection_id or None}
+    logger.append_keys(**keys)
     logger.set_correlation_id(correlation_id)
-    _invocation_keys.update(
-        invocation=kind,
-        lambda_request_id=request_id,
-        connection_id=connection_id or None,
-        correlation_id=correlation_id,
-    )
+    _invocation_keys.update(keys, correlation_id=correlation_id)
     if _cold_start:
         _cold_start = False
         metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
@@ -95,7 +91,7 @@ def invocation(kind: str, context: Any, connection_id: str = "") -> Iterator[Non
     finally:
         if metrics.metric_set:
             metrics.flush_metrics()
-        logger.remove_keys(["invocation", "lambda_request_id", "connection_id"])
+        logger.remove_keys(list(keys))
         logger.set_correlation_id(None)
         _invocation_keys.clear()
 

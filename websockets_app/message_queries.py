@@ -215,14 +215,17 @@ def _part(
         elif column_converters:
             converters.append((index, column_converters, column))
     attnames = [field.attname for field in fields]
-    plain = _makes_plainly(model, attnames)
-    pk_index = next(index for index, field in enumerate(fields) if field.primary_key)
-    if len(fields) == len(every):
-        return _Part(model, attnames, converters, tuple(datetimes), plain, start, selected, pk_index=pk_index)
-    positions = tuple(every.index(field) for field in fields)
-    deferred_args: list[Any] = [DEFERRED] * len(every)
     return _Part(
-        model, attnames, converters, tuple(datetimes), plain, start, selected, deferred_args, positions, pk_index
+        model,
+        attnames,
+        converters,
+        tuple(datetimes),
+        _makes_plainly(model, attnames),
+        start,
+        selected,
+        deferred_args=None if len(fields) == len(every) else [DEFERRED] * len(every),
+        positions=tuple(every.index(field) for field in fields),
+        pk_index=next(index for index, field in enumerate(fields) if field.primary_key),
     )
 
 
