@@ -227,20 +227,23 @@ def test_a_post_over_128_kb_is_refused(running):
 # -- limits ------------------------------------------------------------------------------------------------------
 
 
-def _close_code_after_sending(running, message) -> int:
-    """Send ``message`` and return the code the gateway closed the connection with."""
+def _close_code_after_sending(running, message) -> int | None:
+    """Send ``message`` and return the code the gateway closed the connection with (None: no close frame came)."""
     try:
         with connect(_url(running), max_size=None) as client:
             client.send(message)
             client.recv(timeout=10)
     except ConnectionClosed as closed:
-        return closed.rcvd.code
+        return closed.rcvd.code if closed.rcvd is not None else None
     raise AssertionError("the gateway kept the connection open")
 
 
 def test_a_message_over_128_kb_closes_the_connection_with_1009(running):
     fragments = ["x" * (32 * 1024)] * 4 + ["y"]  # frames within the 32 KB limit, 128 KB + 1 in all
-    assert _close_code_after_sending(running, iter(fragments)) == 1009
+    # The gateway fails the connection (its close frame, then the socket closed) while the client may still be
+    # writing its last fragment: the reset can then reach the client before the close frame, which is lost (None).
+    # The code the gateway closed with is also the DISCONNECT event's, asserted below.
+    assert _close_code_after_sending(running, iter(fragments)) in (1009, None)
     assert not running.gateway.invoker.of_type("MESSAGE")
     [event] = _wait_for(lambda: running.gateway.invoker.of_type("DISCONNECT"))
     assert event["requestContext"]["disconnectStatusCode"] == 1009
